@@ -1,0 +1,41 @@
+//! One module per command. [`run`] parses the command line and dispatches; each command
+//! returns the [`Exit`] status it earned.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+use crate::cli::{Cli, ColorChoice, Command};
+use crate::exit::Exit;
+
+mod completions;
+mod schema;
+mod skeleton;
+mod validate;
+
+/// The whole program after `main`: parse arguments, run the command, map the outcome.
+pub fn run() -> Exit {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&args, stderr_color(cli.color)),
+        Command::Schema(args) => schema::run(&args),
+        Command::Skeleton(args) => skeleton::run(&args),
+        Command::Completions(args) => completions::run(&args),
+    };
+    result.unwrap_or_else(|error| {
+        // Only failures outside the playbook reach here (a closed stdout, say).
+        eprintln!("handoff: error: {error:#}");
+        Exit::Failures
+    })
+}
+
+/// Whether to colour what goes to stderr: `--color`, then NO_COLOR, then a terminal check.
+fn stderr_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `handoff schema [ACTION]`: the embedded JSON Schemas, for editors and CI.
+
+use std::io::Write;
+
+use crate::cli::SchemaArgs;
+use crate::exit::Exit;
+use crate::schema;
+
+pub fn run(args: &SchemaArgs) -> anyhow::Result<Exit> {
+    let text = match (args.action, args.bundle) {
+        (None, true) => serde_json::to_string_pretty(&schema::bundled()?)? + "\n",
+        (None, false) => schema::file_text("playbook.schema.json").unwrap_or_default().to_string(),
+        (Some(action), _) => schema::file_text(&schema::action_file(action)).unwrap_or_default().to_string(),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,21 @@
+//! handoff: run declarative YAML playbooks against AWS CodePipeline partner jobs and AWS
+//! Partner Central Selling engagement invitations.
+//!
+//! The modules follow the pipeline a playbook goes through:
+//! `source` (files, positions) -> `yaml` (spanned tree) -> `schema` (JSON Schema) ->
+//! `playbook` (typed model) -> `check` (semantic checks, `template`) -> `diagnostic`
+//! (what the user reads). `actions` holds one file per AWS action; `commands` one file per
+//! command; `cli` the command line.
+
+pub mod actions;
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod diagnostic;
+pub mod exit;
+pub mod playbook;
+pub mod schema;
+pub mod skeleton;
+pub mod source;
+pub mod template;
+pub mod yaml;

@@ -1,0 +1,341 @@
+//! The JSON Schemas shipped in `schemas/`, embedded in the binary, and validation against them.
+//!
+//! jsonschema reports each failure with a JSON pointer into the instance and a keyword kind;
+//! we turn that into a [`Violation`] with plain data (what was expected, what was found,
+//! which keys were allowed) so the diagnostics layer can word it and place it.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{Registry, Validator};
+use serde_json::Value;
+
+use crate::actions::ActionKind;
+use crate::playbook::Pointer;
+
+/// Where the schemas live in URI space; only used to resolve `$ref`s between the files.
+const BASE_URI: &str = "https://handoff.invalid/schemas/";
+
+/// Every schema file, by its path under `schemas/`, as compiled into the binary.
+pub const FILES: &[(&str, &str)] = &[
+    ("playbook.schema.json", include_str!("../schemas/playbook.schema.json")),
+    ("common.schema.json", include_str!("../schemas/common.schema.json")),
+    ("actions/acknowledge.schema.json", include_str!("../schemas/actions/acknowledge.schema.json")),
+    ("actions/report-success.schema.json", include_str!("../schemas/actions/report-success.schema.json")),
+    ("actions/report-failure.schema.json", include_str!("../schemas/actions/report-failure.schema.json")),
+    ("actions/poll-jobs.schema.json", include_str!("../schemas/actions/poll-jobs.schema.json")),
+    ("actions/get-job-details.schema.json", include_str!("../schemas/actions/get-job-details.schema.json")),
+    (
+        "actions/accept-invitation.schema.json",
+        include_str!("../schemas/actions/accept-invitation.schema.json"),
+    ),
+    ("actions/list-invitations.schema.json", include_str!("../schemas/actions/list-invitations.schema.json")),
+    (
+        "actions/wait-for-acceptance.schema.json",
+        include_str!("../schemas/actions/wait-for-acceptance.schema.json"),
+    ),
+];
+
+/// The text of one embedded schema file.
+pub fn file_text(path: &str) -> Option<&'static str> {
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)
+}
+
+/// The schema file of one action.
+pub fn action_file(kind: ActionKind) -> String {
+    format!("actions/{}.schema.json", kind.name())
+}
+
+struct Compiled {
+    validator: Validator,
+    registry: Registry<'static>,
+    documents: Vec<(String, Value)>,
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let documents: Vec<(String, Value)> = FILES
+            .iter()
+            .map(|(path, text)| {
+                // The schemas are part of the binary and checked by the test suite.
+                let value = serde_json::from_str(text).expect("embedded schema is valid JSON");
+                (format!("{BASE_URI}{path}"), value)
+            })
+            .collect();
+        let mut registry = Registry::new();
+        for (uri, value) in &documents {
+            registry = registry.add(uri.as_str(), value.clone()).expect("embedded schema registers");
+        }
+        let registry = registry.prepare().expect("embedded schemas resolve");
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .with_registry(&registry)
+            .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
+            .build(&documents[0].1)
+            .expect("embedded playbook schema compiles");
+        Compiled { validator, registry, documents }
+    })
+}
+
+/// The playbook schema with every referenced schema inlined, for tools that take one file.
+pub fn bundled() -> Result<Value, jsonschema::ReferencingError> {
+    let compiled = compiled();
+    jsonschema::options()
+        .with_registry(&compiled.registry)
+        .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
+        .bundle(&compiled.documents[0].1)
+}
+
+/// One way the document breaks the schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub at: Pointer,
+    pub problem: Problem,
+    /// The description of the property whose rule was broken, from the schema.
+    pub expected: Option<String>,
+    /// The offending value, if there is one to show.
+    pub found: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    UnknownKey { key: String, allowed: Vec<String> },
+    MissingKey { key: String },
+    WrongType { expected: Vec<String> },
+    TooShort { min: u64 },
+    TooLong { max: u64 },
+    Pattern { pattern: String },
+    NotOneOf { options: Vec<String> },
+    TooSmall { min: String },
+    TooLarge { max: String },
+    TooFewItems { min: u64 },
+    TooManyItems { max: u64 },
+    WrongConstant { expected: Value },
+    BadKeyName { key: String, pattern: String },
+    NoAction,
+    SeveralActions { actions: Vec<String> },
+    ExactlyOneOf { keys: Vec<String> },
+    Other { message: String },
+}
+
+/// Checks a document against the playbook schema, returning every violation, in document order.
+pub fn validate(instance: &Value) -> Vec<Violation> {
+    let compiled = compiled();
+    let mut violations = Vec::new();
+    for error in compiled.validator.iter_errors(instance) {
+        let at = Pointer::from_json_pointer(error.instance_path().as_str());
+        let keyword_location = error.absolute_keyword_location().map(|uri| uri.as_str().to_string());
+        let expected = keyword_location.as_deref().and_then(|l| compiled.description_near(l));
+        let found = Some(error.instance().clone().into_owned());
+        let mut push = |at: Pointer, problem: Problem, found: Option<Value>| {
+            // Secrets are never echoed back, not even in an error about their length.
+            let found = found.filter(|_| at.last() != Some("client-token"));
+            violations.push(Violation { at, problem, expected: expected.clone(), found })
+        };
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = keyword_location
+                    .as_deref()
+                    .and_then(|l| compiled.sibling_properties(l))
+                    .unwrap_or_default();
+                for key in unexpected {
+                    let problem = Problem::UnknownKey { key: key.clone(), allowed: allowed.clone() };
+                    push(at.join(key.clone()), problem, None);
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let key = property.as_str().unwrap_or_default().to_string();
+                let described =
+                    keyword_location.as_deref().and_then(|l| compiled.property_description(l, &key));
+                violations.push(Violation {
+                    at,
+                    problem: Problem::MissingKey { key },
+                    expected: described,
+                    found: None,
+                });
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected = match kind {
+                    TypeKind::Single(t) => vec![t.to_string()],
+                    TypeKind::Multiple(ts) => ts.iter().map(|t| t.to_string()).collect(),
+                };
+                push(at, Problem::WrongType { expected }, found);
+            }
+            ValidationErrorKind::MinLength { limit } => push(at, Problem::TooShort { min: *limit }, found),
+            ValidationErrorKind::MaxLength { limit } => push(at, Problem::TooLong { max: *limit }, found),
+            ValidationErrorKind::Pattern { pattern } => {
+                push(at, Problem::Pattern { pattern: pattern.clone() }, found)
+            }
+            ValidationErrorKind::Enum { options } => {
+                let options =
+                    options.as_array().map(|o| o.iter().map(value_text).collect()).unwrap_or_default();
+                push(at, Problem::NotOneOf { options }, found);
+            }
+            ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+                push(at, Problem::TooSmall { min: limit.to_string() }, found)
+            }
+            ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+                push(at, Problem::TooLarge { max: limit.to_string() }, found)
+            }
+            ValidationErrorKind::MinItems { limit } => push(at, Problem::TooFewItems { min: *limit }, None),
+            ValidationErrorKind::MaxItems { limit } => push(at, Problem::TooManyItems { max: *limit }, None),
+            ValidationErrorKind::Constant { expected_value } => {
+                let expected = expected_value.as_ref().clone();
+                push(at, Problem::WrongConstant { expected }, found)
+            }
+            ValidationErrorKind::PropertyNames { error } => {
+                let key = value_text(error.instance());
+                let pattern = match error.kind() {
+                    ValidationErrorKind::Pattern { pattern } => pattern.clone(),
+                    _ => String::new(),
+                };
+                push(at.join(key.clone()), Problem::BadKeyName { key, pattern }, None);
+            }
+            ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. }
+                if is_step(&at) =>
+            {
+                let actions: Vec<String> = instance_keys(instance, &at)
+                    .into_iter()
+                    .filter(|k| ActionKind::from_name(k).is_some())
+                    .collect();
+                let problem =
+                    if actions.is_empty() { Problem::NoAction } else { Problem::SeveralActions { actions } };
+                push(at, problem, None);
+            }
+            ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. } => {
+                let keys = keyword_location
+                    .as_deref()
+                    .and_then(|l| compiled.sibling_properties(l))
+                    .unwrap_or_default();
+                push(at, Problem::ExactlyOneOf { keys }, None);
+            }
+            _ => push(at, Problem::Other { message: error.to_string() }, None),
+        }
+    }
+    violations
+}
+
+fn is_step(at: &Pointer) -> bool {
+    matches!(at.segments(), [steps, index] if steps == "steps" && index.parse::<usize>().is_ok())
+}
+
+fn instance_keys(instance: &Value, at: &Pointer) -> Vec<String> {
+    instance
+        .pointer(&at.to_json_pointer())
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Compiled {
+    /// The schema node a keyword location (`<uri>#/json/pointer`) names.
+    fn node_at(&self, location: &str) -> Option<&Value> {
+        let (uri, fragment) = location.split_once('#').unwrap_or((location, ""));
+        let document = &self.documents.iter().find(|(u, _)| u == uri)?.1;
+        document.pointer(fragment)
+    }
+
+    /// The `properties` next to the keyword at `location`, e.g. for `additionalProperties`.
+    fn sibling_properties(&self, location: &str) -> Option<Vec<String>> {
+        let parent = location.rsplit_once('/')?.0;
+        let properties = self.node_at(&format!("{parent}/properties"))?.as_object()?;
+        Some(properties.keys().cloned().collect())
+    }
+
+    /// The description of property `key` of the object whose keyword is at `location`.
+    fn property_description(&self, location: &str, key: &str) -> Option<String> {
+        let parent = location.rsplit_once('/')?.0;
+        let escaped = key.replace('~', "~0").replace('/', "~1");
+        let property = self.node_at(&format!("{parent}/properties/{escaped}"))?;
+        let property = match property.get("$ref").and_then(Value::as_str) {
+            Some(reference) => self.resolve(location, reference)?,
+            None => property,
+        };
+        property.get("description")?.as_str().map(str::to_string)
+    }
+
+    /// Resolves a `$ref` written in the document that `location` points into.
+    fn resolve(&self, location: &str, reference: &str) -> Option<&Value> {
+        let (base, _) = location.split_once('#').unwrap_or((location, ""));
+        let (file, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        let uri = if file.is_empty() {
+            base.to_string()
+        } else {
+            let dir = base.rsplit_once('/')?.0;
+            let mut uri = format!("{dir}/{file}");
+            while let Some(i) = uri.find("/../") {
+                let head = uri[..i].rsplit_once('/')?.0.to_string();
+                uri = format!("{head}/{}", &uri[i + 4..]);
+            }
+            uri
+        };
+        self.node_at(&format!("{uri}#{fragment}"))
+    }
+
+    /// The description of the nearest schema node at or above the keyword at `location`.
+    fn description_near(&self, location: &str) -> Option<String> {
+        let mut current = location.rsplit_once('/')?.0.to_string();
+        loop {
+            if let Some(description) = self.node_at(&current).and_then(|n| n.get("description")) {
+                return description.as_str().map(str::to_string);
+            }
+            // Climb out of `if`/`then`/`else`/`items` wrappers to the property they belong to.
+            let (parent, last) = current.rsplit_once('/')?;
+            if !matches!(last, "if" | "then" | "else" | "items" | "additionalProperties") {
+                return None;
+            }
+            current = parent.to_string();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FILES, Problem, validate};
+    use serde_json::json;
+
+    #[test]
+    fn every_embedded_schema_is_json_and_compiles() {
+        for (path, text) in FILES {
+            serde_json::from_str::<serde_json::Value>(text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+        assert!(validate(&json!({"version": 1, "name": "x", "steps": [{"id": "a", "poll-jobs": {
+            "action-type": {"category": "Build", "owner": "ThirdParty", "provider": "Acme", "version": "1"}}}]}))
+        .is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_come_with_the_allowed_ones() {
+        let violations = validate(&json!({"version": 1, "name": "x", "steps": [
+            {"id": "a", "acknowledge": {"jobid": "1", "nonce": "2", "client-token": "{{ secrets.t }}"}}]}));
+        let unknown = violations
+            .iter()
+            .find_map(|v| match &v.problem {
+                Problem::UnknownKey { key, allowed } => Some((key.clone(), allowed.clone())),
+                _ => None,
+            })
+            .expect("an unknown-key violation");
+        assert_eq!(unknown.0, "jobid");
+        assert!(unknown.1.contains(&"job-id".to_string()), "{unknown:?}");
+    }
+
+    #[test]
+    fn templates_skip_literal_constraints() {
+        let step = |nonce: &str| {
+            json!({"version": 1, "name": "x", "steps": [{"id": "a", "acknowledge": {
+                "job-id": "j", "nonce": nonce, "client-token": "{{ secrets.t }}"}}]})
+        };
+        assert!(validate(&step("{{ steps.d.output.jobDetails.nonce }}")).is_empty());
+        let long = "n".repeat(51);
+        let violations = validate(&step(&long));
+        assert!(matches!(violations[0].problem, Problem::TooLong { max: 50 }), "{violations:?}");
+    }
+}
