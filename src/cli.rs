@@ -18,7 +18,7 @@ const ABOUT: &str =
 )]
 pub struct Cli {
     /// When to use colour: auto uses it on a terminal unless NO_COLOR is set
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, overrides_with = "color")]
     pub color: ColorChoice,
 
     #[command(subcommand)]

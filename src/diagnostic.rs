@@ -22,6 +22,8 @@ use crate::yaml::{Node, YamlError};
 
 /// The longest `found` value we show before cutting it.
 const MAX_FOUND_CHARS: usize = 60;
+/// The widest source line a snippet shows before cutting it.
+const MAX_SNIPPET_CHARS: usize = 100;
 
 /// One problem, ready to show.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +91,7 @@ impl Diagnostic {
 }
 
 /// The diagnostics for a file that failed to load.
-pub fn from_load_error(path: PathBuf, error: &LoadError) -> Vec<Diagnostic> {
+pub fn from_load_error(source: Option<&SourceFile>, path: PathBuf, error: &LoadError) -> Vec<Diagnostic> {
     match error {
         LoadError::Io { source: io, .. } => {
             vec![Diagnostic::error("io", format!("cannot read the file: {io}"), path)]
@@ -105,7 +107,7 @@ pub fn from_load_error(path: PathBuf, error: &LoadError) -> Vec<Diagnostic> {
                 .found(Some(format!("byte 0x{byte:02x}")))
                 .hint(Some("save the file as UTF-8".into())),
         ],
-        LoadError::Yaml(errors) => errors.iter().map(|e| from_yaml_error(path.clone(), e)).collect(),
+        LoadError::Yaml(errors) => errors.iter().map(|e| from_yaml_error(source, path.clone(), e)).collect(),
         LoadError::Schema { doc, violations } => from_violations(doc, path, violations),
         LoadError::Model { doc, at, message } => vec![
             Diagnostic::error("invalid-value", message.clone(), path)
@@ -115,7 +117,7 @@ pub fn from_load_error(path: PathBuf, error: &LoadError) -> Vec<Diagnostic> {
     }
 }
 
-fn from_yaml_error(file: PathBuf, error: &YamlError) -> Diagnostic {
+fn from_yaml_error(source: Option<&SourceFile>, file: PathBuf, error: &YamlError) -> Diagnostic {
     let (code, hint) = match error {
         YamlError::Syntax { message, .. } if message.contains("tab") => {
             ("yaml-syntax", Some("YAML indents with spaces only; replace the tab with spaces".to_string()))
@@ -132,6 +134,13 @@ fn from_yaml_error(file: PathBuf, error: &YamlError) -> Diagnostic {
         YamlError::TooManyValues { .. } => (
             "too-many-values",
             Some(
+                "split the data into several files and load them with `vars: {name: {file: ...}}`"
+                    .to_string(),
+            ),
+        ),
+        YamlError::AliasesTooLarge { .. } => (
+            "aliases-too-large",
+            Some(
                 "an alias that copies an alias that copies... grows exponentially; expand fewer aliases"
                     .to_string(),
             ),
@@ -145,13 +154,45 @@ fn from_yaml_error(file: PathBuf, error: &YamlError) -> Diagnostic {
         ),
         YamlError::BadMerge { .. } => ("bad-merge", None),
     };
-    let mut diagnostic = Diagnostic::error(code, yaml_message(error), file).at(Some(error.span())).hint(hint);
+    let mut span = error.span();
+    if let (YamlError::Syntax { message, .. }, Some(source)) = (error, source) {
+        span = source_position_of_syntax_error(source, span, message.contains("tab"));
+    }
+    let mut diagnostic = Diagnostic::error(code, yaml_message(error), file).at(Some(span)).hint(hint);
     if let YamlError::DuplicateKey { first, .. } = error {
         diagnostic
             .notes
             .push(format!("first defined at line {}, column {}", first.start.line, first.start.col));
     }
     diagnostic
+}
+
+/// The YAML scanner reports some errors where the construct began (a tab inside a plain
+/// scalar) or after the end of the input (an unclosed `{`). Point at the tab itself, and at
+/// the end of the last written line rather than at an empty one.
+fn source_position_of_syntax_error(source: &SourceFile, span: Span, about_tab: bool) -> Span {
+    let start = span.start;
+    if about_tab {
+        for line_number in start.line..start.line + 3 {
+            let Some(line) = source.line(line_number) else { break };
+            let from = if line_number == start.line { start.col - 1 } else { 0 };
+            if let Some(i) = line.chars().skip(from).position(|c| c == '\t') {
+                let col = from + i + 1;
+                return Span::new(Pos::new(line_number, col), Pos::new(line_number, col + 1));
+            }
+        }
+    }
+    let blank = source.line(start.line).is_none_or(|l| l.trim().is_empty());
+    if blank {
+        for line_number in (1..start.line).rev() {
+            let Some(line) = source.line(line_number) else { continue };
+            if !line.trim().is_empty() {
+                let col = line.trim_end().chars().count() + 1;
+                return Span::point(Pos::new(line_number, col));
+            }
+        }
+    }
+    span
 }
 
 fn yaml_message(error: &YamlError) -> String {
@@ -200,9 +241,12 @@ fn from_violations(doc: &Node, file: PathBuf, violations: &[Violation]) -> Vec<D
 fn from_violation(doc: &Node, file: PathBuf, violation: &Violation) -> Diagnostic {
     let at = &violation.at;
     let node = doc.lookup(at.segments()).map(|(n, _)| n);
-    let found_text = violation.found.as_ref().map(|v| match v {
-        Value::String(s) => format!("`{s}`"),
-        other => format!("`{other}`"),
+    // Mappings and lists are named by the message ("found a mapping"), not dumped.
+    let found_text = violation.found.as_ref().and_then(|v| match v {
+        Value::String(s) if s.is_empty() => Some("\"\" (an empty string)".to_string()),
+        Value::String(s) => Some(format!("`{s}`")),
+        Value::Array(_) | Value::Object(_) => None,
+        other => Some(format!("`{other}`")),
     });
     let found_kind = node.map(|n| n.kind_name());
     let prefer_key = matches!(
@@ -623,31 +667,12 @@ impl Renderer {
         let width = diagnostic.span.map_or(1, |s| s.start.line.to_string().len());
         let bar = paint(gutter_style, &format!("{} |", " ".repeat(width)));
         if let Some((span, line)) = snippet {
-            let shown = mask(line, span.start.line, diagnostic.masked).replace('\t', "    ");
-            let before: String =
-                line.chars().take(span.start.col - 1).collect::<String>().replace('\t', "    ");
-            let underline_len = if span.end.line == span.start.line && span.end.col > span.start.col {
-                let covered: String =
-                    line.chars().skip(span.start.col - 1).take(span.end.col - span.start.col).collect();
-                covered.width().max(1)
-            } else {
-                shown.width().saturating_sub(before.width()).max(1)
-            };
-            // Never underline past the end of what is shown (a masked secret is shorter).
-            let underline_len = underline_len.min(shown.width().saturating_sub(before.width()).max(1));
+            let shown = SnippetLine::new(line, span, diagnostic.masked);
             let _ = writeln!(out, "{bar}");
-            let _ = writeln!(
-                out,
-                "{} {}",
-                paint(gutter_style, &format!("{} |", span.start.line)),
-                shown.trim_end()
-            );
-            let _ = writeln!(
-                out,
-                "{bar} {}{}",
-                " ".repeat(before.width()),
-                paint(label_style, &"^".repeat(underline_len))
-            );
+            let number = paint(gutter_style, &format!("{} |", span.start.line));
+            let _ = writeln!(out, "{number} {}", shown.text.trim_end());
+            let carets = paint(label_style, &"^".repeat(shown.caret_len));
+            let _ = writeln!(out, "{bar} {}{carets}", " ".repeat(shown.caret_start));
         }
         let equals = paint(gutter_style, &format!("{} =", " ".repeat(width)));
         let mut detail = |name: &str, value: &str| {
@@ -669,6 +694,38 @@ impl Renderer {
             detail("help", hint);
         }
         out
+    }
+}
+
+/// One source line as a snippet shows it: tabs expanded, a secret masked, a long line cut
+/// to a window around the span, and where the carets go (in display columns).
+struct SnippetLine {
+    text: String,
+    caret_start: usize,
+    caret_len: usize,
+}
+
+impl SnippetLine {
+    fn new(line: &str, span: Span, masked: Option<Span>) -> Self {
+        let chars: Vec<char> = mask(line, span.start.line, masked).chars().collect();
+        let start = (span.start.col - 1).min(chars.len());
+        let end = if span.end.line == span.start.line && span.end.col > span.start.col {
+            (span.end.col - 1).min(chars.len())
+        } else {
+            chars.len()
+        };
+        let first = if start > MAX_SNIPPET_CHARS / 2 { start - MAX_SNIPPET_CHARS / 3 } else { 0 };
+        let last = (first + MAX_SNIPPET_CHARS).max(start + 1).min(chars.len());
+        let end = end.clamp(start, last);
+        let piece = |a: usize, b: usize| chars[a..b].iter().collect::<String>().replace('\t', "    ");
+        let before = format!("{}{}", if first > 0 { "…" } else { "" }, piece(first, start));
+        let covered = piece(start, end);
+        let after = format!("{}{}", piece(end, last), if last < chars.len() { "…" } else { "" });
+        SnippetLine {
+            caret_start: before.width(),
+            caret_len: covered.width().max(1),
+            text: format!("{before}{covered}{after}"),
+        }
     }
 }
 

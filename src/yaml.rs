@@ -21,6 +21,9 @@ use crate::source::{Pos, Span};
 pub const MAX_DEPTH: usize = 64;
 /// How many values a document may hold, counting every copy an alias makes.
 pub const MAX_NODES: usize = 1_000_000;
+/// How many values aliases may copy in all. Anchors for shared defaults copy a few dozen;
+/// a "billion laughs" document reaches this within a few nested aliases.
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// One value of the document and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +64,8 @@ pub enum YamlError {
     TooDeep { at: Span },
     #[error("the document holds more than {MAX_NODES} values (aliases included)")]
     TooManyValues { at: Span },
+    #[error("aliases expand to more than {MAX_ALIAS_NODES} values")]
+    AliasesTooLarge { at: Span },
     #[error("alias `*{}` refers to no anchor defined before it", .anchor)]
     UnknownAlias { anchor: usize, at: Span },
     #[error("a playbook is a single YAML document; a second one starts here")]
@@ -77,6 +82,7 @@ impl YamlError {
             | YamlError::ComplexKey { at, .. }
             | YamlError::TooDeep { at }
             | YamlError::TooManyValues { at }
+            | YamlError::AliasesTooLarge { at }
             | YamlError::UnknownAlias { at, .. }
             | YamlError::SecondDocument { at }
             | YamlError::BadMerge { at } => *at,
@@ -121,6 +127,10 @@ fn to_span(span: YamlSpan) -> Span {
 
 fn syntax_error(error: &ScanError) -> YamlError {
     let pos = to_pos(*error.marker());
+    // The scanner's own limit on flow nesting (`[[[[...`) is the same problem as ours.
+    if error.info() == "recursion limit exceeded" {
+        return YamlError::TooDeep { at: Span::point(pos) };
+    }
     YamlError::Syntax { message: error.info().to_string(), at: Span::point(pos) }
 }
 
@@ -149,6 +159,7 @@ struct Builder {
     root: Option<Node>,
     anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
+    alias_nodes: usize,
     errors: Vec<YamlError>,
 }
 
@@ -204,11 +215,16 @@ impl Builder {
                 _ => unreachable_event(span),
             },
             Event::Alias(anchor) => {
-                let Some((node, size)) = self.anchors.get(&anchor) else {
+                let Some(&(_, size)) = self.anchors.get(&anchor) else {
                     return Err(YamlError::UnknownAlias { anchor, at: span });
                 };
-                let (mut node, size) = (node.clone(), *size);
+                // Charge the copy before making it, so a bomb never gets to allocate.
+                self.alias_nodes = self.alias_nodes.saturating_add(size);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(YamlError::AliasesTooLarge { at: span });
+                }
                 self.count(size, span)?;
+                let mut node = self.anchors[&anchor].0.clone();
                 // The copy is reported where the alias stands, not where the anchor was.
                 node.span = span;
                 self.complete(node, 0, size)
@@ -487,6 +503,6 @@ mod tests {
             text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
         }
         let errors = parse(&text).unwrap_err();
-        assert!(matches!(errors[0], YamlError::TooManyValues { .. }), "{errors:?}");
+        assert!(matches!(errors[0], YamlError::AliasesTooLarge { .. }), "{errors:?}");
     }
 }

@@ -39,14 +39,14 @@ pub fn validate_file(path: &std::path::Path) -> FileReport {
         Err(error) => {
             return FileReport {
                 source: None,
-                diagnostics: diagnostic::from_load_error(path.to_path_buf(), &error),
+                diagnostics: diagnostic::from_load_error(None, path.to_path_buf(), &error),
             };
         }
     };
     let (doc, mut diagnostics) = match playbook::load_source(&source) {
         Ok(loaded) => (Some(loaded.doc), Vec::new()),
         Err(error) => {
-            let diagnostics = diagnostic::from_load_error(source.path.clone(), &error);
+            let diagnostics = diagnostic::from_load_error(Some(&source), source.path.clone(), &error);
             (error.into_document(), diagnostics)
         }
     };
@@ -65,7 +65,7 @@ pub fn run(args: &ValidateArgs, color: bool) -> anyhow::Result<Exit> {
     match args.format {
         Format::Human => {
             let renderer = Renderer { color };
-            let mut stderr = anstream::AutoStream::never(std::io::stderr().lock());
+            let mut stderr = std::io::stderr().lock();
             for report in &reports {
                 for d in &report.diagnostics {
                     writeln!(stderr, "{}", renderer.render(d, report.source.as_ref()))?;
