@@ -200,12 +200,11 @@ impl Checker {
         if let Some(input) = node.get(kind.name()) {
             let input_at = at.join(kind.name());
             self.check_strings(input, &input_at, scope);
-            if kind.client_token_is_secret() {
-                if let Some(token) = input.get("client-token").and_then(Node::as_str) {
-                    if !is_template(token) {
-                        self.push(input_at.join("client-token"), FindingKind::LiteralSecret { action: kind });
-                    }
-                }
+            if kind.client_token_is_secret()
+                && let Some(token) = input.get("client-token").and_then(Node::as_str)
+                && !is_template(token)
+            {
+                self.push(input_at.join("client-token"), FindingKind::LiteralSecret { action: kind });
             }
         }
     }
@@ -213,11 +212,10 @@ impl Checker {
     fn check_retry(&mut self, retry: &Node, at: &Pointer) {
         if let (Some(initial), Some(max)) =
             (duration(retry.get("initial-delay")), duration(retry.get("max-delay")))
+            && max.0 < initial.0
         {
-            if max.0 < initial.0 {
-                let kind = FindingKind::DelayOrder { initial: initial.to_string(), max: max.to_string() };
-                self.push(at.join("max-delay"), kind);
-            }
+            let kind = FindingKind::DelayOrder { initial: initial.to_string(), max: max.to_string() };
+            self.push(at.join("max-delay"), kind);
         }
     }
 

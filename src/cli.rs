@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
 use crate::actions::ActionKind;
+use crate::emulator::{
+    DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_REGION, DEFAULT_SECRET_KEY, FaultSpec, Generate,
+};
+use crate::playbook::DurationSpec;
 
 const ABOUT: &str =
     "Run YAML playbooks against AWS CodePipeline partner jobs and Partner Central engagement invitations";
@@ -51,6 +55,12 @@ pub enum Command {
         after_help = "Examples:\n  handoff skeleton acknowledge\n  handoff skeleton accept-invitation >> playbook.yaml"
     )]
     Skeleton(SkeletonArgs),
+
+    /// Serve both AWS APIs on 127.0.0.1, for trying playbooks offline and for tests
+    #[command(
+        after_help = "Examples:\n  handoff emulator --port 4566 --generate jobs=20,invitations=100\n  handoff emulator --faults throttle=0.2,drop_after=0.02 --seed 7 --quota accept=20/s\n  aws --endpoint-url http://127.0.0.1:4566 partnercentral-selling list-engagement-invitations --catalog AWS --participant-type RECEIVER\n\nThe first line printed is `listening on http://127.0.0.1:PORT`. Credentials: AKIAHANDOFFEMULATOR1 / handoff-emulator-secret, region us-east-1. GET /_handoff/summary, /_handoff/state and /_handoff/ledger report what was applied."
+    )]
+    Emulator(Box<EmulatorArgs>),
 
     /// Print a shell completion script
     #[command(
@@ -99,4 +109,67 @@ pub struct CompletionsArgs {
     /// The shell to generate the script for
     #[arg(value_enum)]
     pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// The port on 127.0.0.1; 0 picks a free one
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Jobs and invitations to start with (YAML or JSON; see docs/emulator.md)
+    #[arg(long, value_name = "FILE")]
+    pub fixtures: Option<PathBuf>,
+
+    /// Generate state: jobs=N,invitations=M[,failing=P%,expired=P%,accepted=P%,rejected=P%]
+    #[arg(long, value_name = "SPEC", value_parser = parse_generate)]
+    pub generate: Option<Generate>,
+
+    /// Inject faults: throttle=P,error=P,drop=P,drop_after=P,latency=DURATION
+    #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
+    pub faults: Option<FaultSpec>,
+
+    /// Seed for generated ids and faults; the same seed repeats a run
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Quotas: `off`, or OP=RATE[,DAILY] with OP accept or reads (accept=1/s,10000 is the default)
+    #[arg(long, value_name = "SPEC")]
+    pub quota: Vec<String>,
+
+    /// Append every applied change to FILE as JSON lines
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+
+    /// How long an accept task stays IN_PROGRESS
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub task_delay: DurationSpec,
+
+    /// The access key clients sign with
+    #[arg(long, default_value = DEFAULT_ACCESS_KEY)]
+    pub access_key: String,
+
+    /// The secret key clients sign with
+    #[arg(long, default_value = DEFAULT_SECRET_KEY)]
+    pub secret_key: String,
+
+    /// The region clients must sign for
+    #[arg(long, default_value = DEFAULT_REGION)]
+    pub region: String,
+
+    /// The AWS account the access key stands for
+    #[arg(long, default_value = DEFAULT_ACCOUNT)]
+    pub account: String,
+}
+
+fn parse_generate(text: &str) -> Result<Generate, String> {
+    text.parse()
+}
+
+fn parse_faults(text: &str) -> Result<FaultSpec, String> {
+    text.parse()
+}
+
+fn parse_duration(text: &str) -> Result<DurationSpec, String> {
+    text.parse()
 }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;
+pub mod emulator;
 pub mod exit;
 pub mod playbook;
 pub mod schema;

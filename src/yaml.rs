@@ -345,10 +345,11 @@ fn resolve_plain(text: &str) -> NodeValue {
     }
     let looks_numeric =
         text.trim_start_matches(['-', '+']).starts_with(|c: char| c.is_ascii_digit() || c == '.');
-    if looks_numeric && text.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
-        if let Ok(float) = text.parse::<f64>() {
-            return NodeValue::Float(float);
-        }
+    if looks_numeric
+        && text.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+        && let Ok(float) = text.parse::<f64>()
+    {
+        return NodeValue::Float(float);
     }
     NodeValue::String(text.to_string())
 }

@@ -9,6 +9,7 @@ use crate::cli::{Cli, ColorChoice, Command};
 use crate::exit::Exit;
 
 mod completions;
+mod emulator;
 mod schema;
 mod skeleton;
 mod validate;
@@ -21,6 +22,7 @@ pub fn run() -> Exit {
         Command::Schema(args) => schema::run(&args),
         Command::Skeleton(args) => skeleton::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Emulator(args) => emulator::run(&args),
     };
     result.unwrap_or_else(|error| {
         // Only failures outside the playbook reach here (a closed stdout, say).

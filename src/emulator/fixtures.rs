@@ -1,0 +1,274 @@
+//! The emulator's starting state: jobs and invitations from a fixtures file (YAML or JSON),
+//! or generated (`--generate jobs=N,invitations=M`), with a seeded generator so the same
+//! seed gives the same ids.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::Deserialize;
+
+use super::codepipeline::{ActionTypeId, Job, JobStatus};
+use super::partnercentral::{Invitation, InvitationStatus};
+
+/// The state a fixtures file describes. Every list is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Fixtures {
+    /// The partner action's clientId/clientToken pair used by jobs that name none.
+    #[serde(default)]
+    pub client: Option<ClientPair>,
+    #[serde(default)]
+    pub action_types: Vec<ActionTypeId>,
+    #[serde(default)]
+    pub jobs: Vec<JobFixture>,
+    #[serde(default)]
+    pub invitations: Vec<InvitationFixture>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPair {
+    pub id: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct JobFixture {
+    pub id: Option<String>,
+    pub nonce: Option<String>,
+    /// Defaults to the first of `action-types`.
+    pub action_type: Option<ActionTypeId>,
+    pub client: Option<ClientPair>,
+    /// The action's configuration, as the job's details show it (`Mode: fail`, say).
+    #[serde(default)]
+    pub configuration: BTreeMap<String, String>,
+    pub pipeline: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InvitationFixture {
+    pub id: Option<String>,
+    /// PENDING (the default), ACCEPTED, EXPIRED or REJECTED.
+    pub status: Option<String>,
+    pub catalog: Option<String>,
+    pub title: Option<String>,
+    pub sender: Option<String>,
+    pub company: Option<String>,
+    pub payload_type: Option<String>,
+}
+
+/// `--generate jobs=N,invitations=M,failing=P%,expired=P%,accepted=P%,rejected=P%`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Generate {
+    pub jobs: usize,
+    pub invitations: usize,
+    /// Shares (0-1) of generated jobs whose configuration says `Mode: fail`.
+    pub failing: f64,
+    pub expired: f64,
+    pub accepted: f64,
+    pub rejected: f64,
+}
+
+impl FromStr for Generate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut generate = Generate::default();
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not NAME=VALUE"))?;
+            let share = || -> Result<f64, String> {
+                let number =
+                    value.strip_suffix('%').ok_or_else(|| format!("`{value}` is not a percentage"))?;
+                let p: f64 = number.parse().map_err(|_| format!("`{value}` is not a percentage"))?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(format!("`{value}` is not from 0% to 100%"));
+                }
+                Ok(p / 100.0)
+            };
+            let count = || value.parse::<usize>().map_err(|_| format!("`{value}` is not a whole number"));
+            match name {
+                "jobs" => generate.jobs = count()?,
+                "invitations" => generate.invitations = count()?,
+                "failing" => generate.failing = share()?,
+                "expired" => generate.expired = share()?,
+                "accepted" => generate.accepted = share()?,
+                "rejected" => generate.rejected = share()?,
+                other => {
+                    return Err(format!(
+                        "unknown `{other}`: use jobs, invitations, failing, expired, accepted or rejected"
+                    ));
+                }
+            }
+        }
+        if generate.expired + generate.accepted + generate.rejected > 1.0 {
+            return Err("expired, accepted and rejected add up to more than 100%".into());
+        }
+        Ok(generate)
+    }
+}
+
+/// The client pair of generated jobs and of fixtures that name none.
+pub const DEFAULT_CLIENT_ID: &str = "0c6ab1b2-8f4e-4d57-9a3f-5e1d2c3b4a59";
+pub const DEFAULT_CLIENT_TOKEN: &str = "handoff-emulator-client-token";
+
+pub fn default_action_type() -> ActionTypeId {
+    ActionTypeId {
+        category: "Deploy".into(),
+        owner: "ThirdParty".into(),
+        provider: "AcmeDeploy".into(),
+        version: "1".into(),
+    }
+}
+
+impl Fixtures {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let doc = crate::yaml::parse(&text).map_err(|errors| {
+            let first = &errors[0];
+            let at = first.span().start;
+            format!("{}:{}:{}: {first}", path.display(), at.line, at.col)
+        })?;
+        serde_path_to_error::deserialize(doc.to_json())
+            .map_err(|e| format!("{}: at {}: {}", path.display(), e.path(), e.inner()))
+    }
+
+    /// Adds generated jobs and invitations.
+    pub fn generate(&mut self, generate: Generate, rng: &mut StdRng) {
+        for i in 0..generate.jobs {
+            let failing = (i as f64) < generate.failing * generate.jobs as f64;
+            let mut configuration = BTreeMap::new();
+            configuration.insert("Mode".to_string(), if failing { "fail" } else { "deploy" }.to_string());
+            configuration.insert("Target".to_string(), format!("service-{i}"));
+            self.jobs.push(JobFixture {
+                configuration,
+                pipeline: Some(format!("pipeline-{}", i % 7)),
+                ..JobFixture::default()
+            });
+        }
+        let n = generate.invitations as f64;
+        for i in 0..generate.invitations {
+            let x = i as f64;
+            let status = if x < generate.expired * n {
+                "EXPIRED"
+            } else if x < (generate.expired + generate.accepted) * n {
+                "ACCEPTED"
+            } else if x < (generate.expired + generate.accepted + generate.rejected) * n {
+                "REJECTED"
+            } else {
+                "PENDING"
+            };
+            self.invitations.push(InvitationFixture {
+                status: Some(status.into()),
+                title: Some(format!("Opportunity {}", i + 1)),
+                sender: Some(format!("{:012}", 100_000_000_000u64 + rng.random_range(0..899_999_999_999u64))),
+                ..InvitationFixture::default()
+            });
+        }
+    }
+
+    /// Builds jobs and invitations; generated ids come from `rng`.
+    pub fn build(&self, account: &str, rng: &mut StdRng) -> Result<(Vec<Job>, Vec<Invitation>), String> {
+        let default_client = self
+            .client
+            .clone()
+            .unwrap_or(ClientPair { id: DEFAULT_CLIENT_ID.into(), token: DEFAULT_CLIENT_TOKEN.into() });
+        let default_action = self.action_types.first().cloned().unwrap_or_else(default_action_type);
+        let mut jobs = Vec::with_capacity(self.jobs.len());
+        for fixture in &self.jobs {
+            let client = fixture.client.clone().unwrap_or_else(|| default_client.clone());
+            jobs.push(Job {
+                id: fixture.id.clone().unwrap_or_else(|| uuid(rng)),
+                client_id: client.id,
+                client_token: client.token,
+                nonce: fixture
+                    .nonce
+                    .clone()
+                    .unwrap_or_else(|| rng.random_range(100_000u64..999_999_999).to_string()),
+                action_type: fixture.action_type.clone().unwrap_or_else(|| default_action.clone()),
+                status: JobStatus::Queued,
+                configuration: fixture.configuration.clone(),
+                pipeline_name: fixture.pipeline.clone().unwrap_or_else(|| "pipeline".into()),
+                continuation_token: None,
+                artifact_credentials: (
+                    format!("ASIA{}", alnum(rng, 16).to_uppercase()),
+                    alnum(rng, 40),
+                    alnum(rng, 64),
+                ),
+                result: None,
+            });
+        }
+        let now = Utc::now();
+        let mut invitations = Vec::with_capacity(self.invitations.len());
+        for (i, fixture) in self.invitations.iter().enumerate() {
+            let status_text = fixture.status.as_deref().unwrap_or("PENDING");
+            let status = InvitationStatus::parse(status_text).ok_or_else(|| {
+                format!("invitation {}: `{status_text}` is not PENDING, ACCEPTED, EXPIRED or REJECTED", i + 1)
+            })?;
+            let invited_at = now - ChronoDuration::minutes((self.invitations.len() - i) as i64);
+            let expires_at = if status == InvitationStatus::Expired {
+                invited_at - ChronoDuration::days(1)
+            } else {
+                invited_at + ChronoDuration::days(15)
+            };
+            invitations.push(Invitation {
+                id: fixture.id.clone().unwrap_or_else(|| format!("engi-{}", alnum(rng, 13))),
+                catalog: fixture.catalog.clone().unwrap_or_else(|| "AWS".into()),
+                status,
+                engagement_id: format!("eng-{}", alnum(rng, 14)),
+                title: fixture.title.clone().unwrap_or_else(|| format!("Opportunity {}", i + 1)),
+                invited_at,
+                expires_at,
+                sender_account: fixture.sender.clone().unwrap_or_else(|| "999999999999".into()),
+                sender_company: fixture.company.clone().unwrap_or_else(|| "Amazon Web Services".into()),
+                payload_type: fixture.payload_type.clone().unwrap_or_else(|| "OpportunityInvitation".into()),
+                account: account.to_string(),
+            });
+        }
+        Ok((jobs, invitations))
+    }
+}
+
+/// Lowercase letters and digits, as AWS ids use.
+pub fn alnum(rng: &mut StdRng, n: usize) -> String {
+    const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..n).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+}
+
+pub fn uuid(rng: &mut StdRng) -> String {
+    let hex: String = (0..32).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fixtures, Generate};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    #[test]
+    fn generation_mixes_statuses_by_share_and_repeats_by_seed() {
+        let generate: Generate =
+            "jobs=10,invitations=100,failing=20%,expired=10%,accepted=10%".parse().unwrap();
+        let build = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut fixtures = Fixtures::default();
+            fixtures.generate(generate, &mut rng);
+            fixtures.build("123456789012", &mut rng).unwrap()
+        };
+        let (jobs, invitations) = build(1);
+        assert_eq!(jobs.len(), 10);
+        assert_eq!(jobs.iter().filter(|j| j.configuration["Mode"] == "fail").count(), 2);
+        let expired = invitations.iter().filter(|i| i.status.name() == "EXPIRED").count();
+        assert_eq!(expired, 10);
+        let ids: Vec<_> = invitations.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(ids, build(1).1.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
+        assert!(ids.iter().all(|id| id.len() == 18 && id.starts_with("engi-")));
+    }
+}

@@ -1,0 +1,231 @@
+//! The HTTP side: accept connections on a bound listener, read each request, verify its
+//! signature, draw its fault, apply it to the [`World`] and answer in the service's shape.
+//! A dropped connection is a service error: hyper then closes it without an answer.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::faults::{Fault, FaultInjector};
+use super::protocol::{self, ApiError, Target};
+use super::sigv4::{self, Credential, SignedRequest};
+use super::world::World;
+use crate::actions::Service;
+
+/// The largest request body accepted; the APIs' own inputs are far smaller.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub world: Mutex<World>,
+    pub credentials: Vec<Credential>,
+    pub region: String,
+    pub faults: FaultInjector,
+    requests: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(world: World, credentials: Vec<Credential>, region: String, faults: FaultInjector) -> Self {
+        Self { world: Mutex::new(world), credentials, region, faults, requests: AtomicU64::new(0) }
+    }
+
+    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        // A panic while holding the lock leaves a consistent world (each change is one step).
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The connection is closed without an answer (an injected fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// Serves until `shutdown` is cancelled, then lets in-flight requests finish (at most 5 s).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let service = service_fn(move |request| handle(request, shared.clone()));
+                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    // A closed or dropped connection is normal here.
+                    let _ = connection.await;
+                });
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = Limited::new(body, MAX_BODY).collect().await else {
+        return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+    };
+    let body = collected.to_bytes();
+    if parts.method == Method::GET {
+        return Ok(admin(parts.uri.path(), &shared));
+    }
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers.entry(name.as_str().to_ascii_lowercase()).or_default().push(value);
+    }
+    let request_id =
+        format!("00000000-0000-4000-8000-{:012x}", shared.requests.fetch_add(1, Ordering::Relaxed) + 1);
+    let target = headers.get("x-amz-target").and_then(|v| v.first()).and_then(|t| protocol::parse_target(t));
+    let service = match &target {
+        Some(Target::Known(op)) => op.service(),
+        Some(Target::UnknownOperation(service, _)) => *service,
+        None => {
+            let error =
+                ApiError::new(400, "UnknownOperationException", "The X-Amz-Target header names no operation");
+            return Ok(error_response(Service::CodePipeline, &error, &request_id));
+        }
+    };
+
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let account =
+        match sigv4::verify(&signed, &shared.credentials, &shared.region, protocol::signing_name(service)) {
+            Ok(credential) => credential.account.clone(),
+            Err(error) => {
+                let mut world = shared.world();
+                world.ledger.unsigned_or_bad_signature += 1;
+                *world.ledger.errors.entry(error.code.to_string()).or_default() += 1;
+                return Ok(error_response(service, &error, &request_id));
+            }
+        };
+    let operation = match target {
+        Some(Target::Known(op)) => op,
+        _ => {
+            let error = ApiError::new(400, "UnknownOperationException", "The operation is not supported");
+            return Ok(error_response(service, &error, &request_id));
+        }
+    };
+    shared.world().ledger.requests.entry(operation.name()).and_modify(|n| *n += 1).or_insert(1);
+
+    let latency = shared.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = shared.faults.draw();
+    let count_fault = |name: &'static str| *shared.world().ledger.faults.entry(name).or_default() += 1;
+    match fault {
+        Fault::Throttle => {
+            count_fault("throttle");
+            return Ok(error_response(service, &ApiError::throttling(), &request_id));
+        }
+        Fault::Error => {
+            count_fault("error");
+            return Ok(error_response(service, &ApiError::internal(service), &request_id));
+        }
+        Fault::Drop => {
+            count_fault("drop");
+            return Err(Dropped);
+        }
+        Fault::DropAfter | Fault::None => {}
+    }
+
+    let input: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(e) => {
+                let error =
+                    ApiError::new(400, "SerializationException", format!("The body is not JSON: {e}"));
+                return Ok(error_response(service, &error, &request_id));
+            }
+        }
+    };
+    let result = shared.world().apply(operation, &account, &input, &request_id);
+    if fault == Fault::DropAfter {
+        count_fault("drop_after");
+        return Err(Dropped);
+    }
+    Ok(match result {
+        Ok(answer) => json_response(service, StatusCode::OK, &answer, &request_id, None),
+        Err(error) => {
+            *shared.world().ledger.errors.entry(error.code.to_string()).or_default() += 1;
+            error_response(service, &error, &request_id)
+        }
+    })
+}
+
+/// The unsigned admin endpoints under `/_handoff/`, for tests and scripts.
+fn admin(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
+    let body = match path {
+        "/_handoff/summary" => shared.world().summary(),
+        "/_handoff/state" => shared.world().state(),
+        "/_handoff/ledger" => json!(shared.world().ledger.entries()),
+        "/" | "/_handoff/health" => json!({"status": "ok"}),
+        _ => return plain(StatusCode::NOT_FOUND, "unknown admin endpoint; try /_handoff/summary"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    response.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+fn json_response(
+    service: Service,
+    status: StatusCode,
+    body: &Value,
+    request_id: &str,
+    error_type: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", protocol::content_type(service).parse().expect("static header"));
+    if let Ok(value) = request_id.parse() {
+        headers.insert("x-amzn-requestid", value);
+    }
+    if let Some(value) = error_type.and_then(|t| t.parse().ok()) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    response
+}
+
+fn error_response(service: Service, error: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(service, status, &error.body(), request_id, Some(error.code))
+}

@@ -1,0 +1,194 @@
+//! The emulator's whole state behind one lock: jobs, invitations, tasks, quotas and the
+//! ledger. Each request holds the lock only while it is applied, never while it waits.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::Utc;
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
+
+use super::codepipeline::Jobs;
+use super::fixtures::{alnum, uuid};
+use super::ledger::{Change, Ledger};
+use super::partnercentral::{Engagements, IdSource};
+use super::protocol::{ApiError, Operation};
+use super::quota::{Bucket, QuotaKind, QuotaSpec, Refusal};
+
+#[derive(Debug)]
+pub struct World {
+    pub jobs: Jobs,
+    pub engagements: Engagements,
+    pub ledger: Ledger,
+    pub quotas: QuotaSpec,
+    buckets: HashMap<(String, QuotaKind), Bucket>,
+    /// Ids of new tasks, opportunities and continuation jobs; seeded for repeatable runs.
+    rng: StdRng,
+}
+
+struct Ids<'a>(&'a mut StdRng);
+
+impl IdSource for Ids<'_> {
+    fn task_id(&mut self) -> String {
+        format!("task-{}", alnum(self.0, 13))
+    }
+
+    fn opportunity_id(&mut self) -> String {
+        format!("O{}", self.0.random_range(1_000_000u64..9_999_999_999))
+    }
+
+    fn snapshot_job_id(&mut self) -> String {
+        format!("job-{}", alnum(self.0, 13))
+    }
+}
+
+impl World {
+    pub fn new(jobs: Jobs, engagements: Engagements, ledger: Ledger, quotas: QuotaSpec, rng: StdRng) -> Self {
+        Self { jobs, engagements, ledger, quotas, buckets: HashMap::new(), rng }
+    }
+
+    /// Applies one signed, fault-free request for `account`.
+    pub fn apply(
+        &mut self,
+        operation: Operation,
+        account: &str,
+        body: &Value,
+        request_id: &str,
+    ) -> Result<Value, ApiError> {
+        let now = Instant::now();
+        let mut changes = Vec::new();
+        self.engagements.settle(now, &mut changes);
+        let result =
+            self.quota(operation, account, now).and_then(|()| self.dispatch(operation, account, body, now));
+        let answer = match result {
+            Ok((answer, applied)) => {
+                changes.extend(applied);
+                Ok(answer)
+            }
+            Err(error) => Err(error),
+        };
+        for change in changes {
+            self.ledger.record(account, operation.name(), request_id, change);
+        }
+        answer
+    }
+
+    fn quota(&mut self, operation: Operation, account: &str, now: Instant) -> Result<(), ApiError> {
+        let kind = match operation {
+            Operation::StartEngagementByAcceptingInvitationTask => QuotaKind::Accept,
+            op if op.is_read() => QuotaKind::Reads,
+            _ => return Ok(()),
+        };
+        let Some(quota) = self.quotas.get(kind) else {
+            return Ok(());
+        };
+        let bucket =
+            self.buckets.entry((account.to_string(), kind)).or_insert_with(|| Bucket::new(quota, now));
+        match bucket.take(now) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                self.ledger.throttled_by_quota += 1;
+                Err(match refusal {
+                    Refusal::Rate => ApiError::throttling(),
+                    Refusal::Daily => ApiError::new(
+                        400,
+                        "ThrottlingException",
+                        "Rate exceeded: the daily quota of this operation is used up",
+                    ),
+                })
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        operation: Operation,
+        account: &str,
+        body: &Value,
+        now: Instant,
+    ) -> Result<(Value, Vec<Change>), ApiError> {
+        let none = |answer: Value| (answer, Vec::new());
+        match operation {
+            Operation::PollForThirdPartyJobs => self.jobs.poll(body),
+            Operation::GetThirdPartyJobDetails => self.jobs.details(body).map(none),
+            Operation::AcknowledgeThirdPartyJob => self.jobs.acknowledge(body),
+            Operation::PutThirdPartyJobSuccessResult => {
+                let rng = &mut self.rng;
+                self.jobs
+                    .put_success(body, || (uuid(rng), rng.random_range(100_000u64..999_999_999).to_string()))
+            }
+            Operation::PutThirdPartyJobFailureResult => self.jobs.put_failure(body),
+            Operation::ListEngagementInvitations => {
+                self.engagements.list_invitations(account, body).map(none)
+            }
+            Operation::GetEngagementInvitation => self.engagements.get_invitation(account, body).map(none),
+            Operation::StartEngagementByAcceptingInvitationTask => {
+                self.engagements.start_accept(account, body, (now, Utc::now()), &mut Ids(&mut self.rng))
+            }
+            Operation::ListEngagementByAcceptingInvitationTasks => {
+                self.engagements.list_tasks(account, body).map(none)
+            }
+        }
+    }
+
+    /// Jobs, invitations and tasks as they stand, for tests and the state endpoint.
+    /// Client tokens and artifact credentials are left out.
+    pub fn state(&mut self) -> Value {
+        let mut changes = Vec::new();
+        self.engagements.settle(Instant::now(), &mut changes);
+        for change in changes {
+            self.ledger.record("", "settle", "", change);
+        }
+        let jobs: Vec<Value> = self
+            .jobs
+            .all()
+            .iter()
+            .map(|j| {
+                json!({"id": j.id, "status": j.status.name(), "configuration": j.configuration,
+                       "continuation_token": j.continuation_token, "result": j.result})
+            })
+            .collect();
+        let invitations: Vec<Value> = self
+            .engagements
+            .invitations()
+            .iter()
+            .map(|i| json!({"id": i.id, "status": i.status.name(), "catalog": i.catalog}))
+            .collect();
+        let tasks: Vec<Value> = self
+            .engagements
+            .tasks()
+            .iter()
+            .map(|t| json!({"id": t.id, "invitation": t.invitation_id, "status": t.status()}))
+            .collect();
+        json!({"jobs": jobs, "invitations": invitations, "tasks": tasks})
+    }
+
+    /// Counts for the summary endpoint.
+    pub fn summary(&mut self) -> Value {
+        let state = self.state();
+        let count = |list: &Value, key: &str| {
+            let mut counts = serde_json::Map::new();
+            for item in list.as_array().into_iter().flatten() {
+                let status = item[key].as_str().unwrap_or_default().to_string();
+                let n = counts.get(&status).and_then(Value::as_u64).unwrap_or(0);
+                counts.insert(status, json!(n + 1));
+            }
+            Value::Object(counts)
+        };
+        let ledger = &self.ledger;
+        json!({
+            "requests": ledger.requests,
+            "requests_total": ledger.requests.values().sum::<u64>(),
+            "errors": ledger.errors,
+            "throttled_by_quota": ledger.throttled_by_quota,
+            "faults": ledger.faults,
+            "rejected_signatures": ledger.unsigned_or_bad_signature,
+            "changes": ledger.entries().len(),
+            "jobs": count(&state["jobs"], "status"),
+            "invitations": count(&state["invitations"], "status"),
+            "tasks": count(&state["tasks"], "status"),
+            "duplicates": ledger.duplicates(),
+        })
+    }
+}
