@@ -2,6 +2,7 @@
 
 mod aws_cli;
 mod cli;
+mod emulator_sdk;
 mod examples;
 mod fixtures;
 mod helpers;
