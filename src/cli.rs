@@ -44,6 +44,18 @@ pub enum Command {
     )]
     Validate(ValidateArgs),
 
+    /// Validate a playbook, then run it against AWS
+    #[command(
+        after_help = "Examples:\n  handoff run examples/accept-from-csv.yaml --dry-run\n  handoff run playbook.yaml --var catalog=Sandbox --profile partner\n  handoff run playbook.yaml --endpoint-url http://127.0.0.1:4566\n\nExit status: 0 all steps succeeded, 1 the run finished with failures, 2 the playbook or the command line is invalid (nothing was sent), 4 AWS configuration or credentials are missing, 130/143 stopped by SIGINT/SIGTERM."
+    )]
+    Run(Box<RunArgs>),
+
+    /// Run a bundled bulk acceptance and job worker against the built-in emulator
+    #[command(
+        after_help = "Examples:\n  handoff demo\n\nNo AWS account or credentials are needed: the emulator runs in this process on 127.0.0.1."
+    )]
+    Demo(DemoArgs),
+
     /// Print the JSON Schema of playbooks, or of one action's input
     #[command(
         after_help = "Examples:\n  handoff schema > playbook.schema.json\n  handoff schema acknowledge\n\nEditors pick the schema up from a modeline at the top of a playbook:\n  # yaml-language-server: $schema=./playbook.schema.json"
@@ -172,4 +184,50 @@ fn parse_faults(text: &str) -> Result<FaultSpec, String> {
 
 fn parse_duration(text: &str) -> Result<DurationSpec, String> {
     text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook to run
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Override a declared var: NAME=VALUE (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+
+    /// Render every call the run would make, with secrets masked, and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The AWS Region (overrides the playbook's `aws.region`)
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// A named profile from the AWS config and credentials files
+    #[arg(long)]
+    pub profile: Option<String>,
+
+    /// Send every service's calls to this URL (the emulator, a proxy)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Send one service's calls to URL: codepipeline=URL or partnercentral-selling=URL (repeatable)
+    #[arg(long = "endpoint", value_name = "SERVICE=URL")]
+    pub endpoints: Vec<String>,
+
+    /// At most N items at once in every for-each (caps each step's concurrency)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: Option<u32>,
+
+    /// Show every item and retry, not only failures
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Show every item and retry, not only failures
+    #[arg(short, long)]
+    pub verbose: bool,
 }

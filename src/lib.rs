@@ -8,15 +8,20 @@
 //! command; `cli` the command line.
 
 pub mod actions;
+pub mod aws;
 pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;
 pub mod emulator;
+pub mod engine;
+pub mod events;
 pub mod exit;
 pub mod playbook;
 pub mod schema;
+pub mod secrets;
 pub mod skeleton;
 pub mod source;
 pub mod template;
+pub mod vars;
 pub mod yaml;

@@ -48,6 +48,8 @@ pub fn action_file(kind: ActionKind) -> String {
 
 struct Compiled {
     validator: Validator,
+    /// One validator per action, for inputs after rendering (when no template is left).
+    actions: Vec<(ActionKind, Validator)>,
     registry: Registry<'static>,
     documents: Vec<(String, Value)>,
 }
@@ -74,7 +76,22 @@ fn compiled() -> &'static Compiled {
             .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
             .build(&documents[0].1)
             .expect("embedded playbook schema compiles");
-        Compiled { validator, registry, documents }
+        let actions = ActionKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let uri = format!("{BASE_URI}{}", action_file(kind));
+                let document =
+                    &documents.iter().find(|(u, _)| *u == uri).expect("every action has a schema").1;
+                let validator = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .with_registry(&registry)
+                    .with_base_uri(uri)
+                    .build(document)
+                    .expect("embedded action schema compiles");
+                (kind, validator)
+            })
+            .collect();
+        Compiled { validator, actions, registry, documents }
     })
 }
 
@@ -122,8 +139,20 @@ pub enum Problem {
 /// Checks a document against the playbook schema, returning every violation, in document order.
 pub fn validate(instance: &Value) -> Vec<Violation> {
     let compiled = compiled();
+    collect(compiled, &compiled.validator, instance)
+}
+
+/// Checks an action's input after rendering against the action's schema: the API's
+/// constraints apply to every value now, since no template is left.
+pub fn validate_action(kind: ActionKind, input: &Value) -> Vec<Violation> {
+    let compiled = compiled();
+    let validator = &compiled.actions.iter().find(|(k, _)| *k == kind).expect("every action is compiled").1;
+    collect(compiled, validator, input)
+}
+
+fn collect(compiled: &Compiled, validator: &Validator, instance: &Value) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for error in compiled.validator.iter_errors(instance) {
+    for error in validator.iter_errors(instance) {
         let at = Pointer::from_json_pointer(error.instance_path().as_str());
         let keyword_location = error.absolute_keyword_location().map(|uri| uri.as_str().to_string());
         let expected = keyword_location.as_deref().and_then(|l| compiled.description_near(l));

@@ -76,3 +76,125 @@ mod tests {
         assert!(error.range.is_some());
     }
 }
+
+/// Renders playbook values with a context.
+#[derive(Debug)]
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+/// A template that failed at run time (an undefined name, a filter on the wrong type, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RenderError {
+    pub message: String,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self { env: environment() }
+    }
+}
+
+/// Whether `text` is one `{{ expression }}` and nothing else, so it can yield a list, a
+/// number or a mapping rather than a string.
+fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+}
+
+impl Renderer {
+    fn render_source(&self, source: &str, context: &minijinja::Value) -> Result<String, RenderError> {
+        let fail = |e: minijinja::Error| RenderError {
+            message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
+        };
+        self.env.template_from_str(source).map_err(fail)?.render(context).map_err(fail)
+    }
+
+    /// Renders one string: a single expression keeps its type, anything else is text.
+    pub fn render_str(
+        &self,
+        text: &str,
+        context: &minijinja::Value,
+    ) -> Result<serde_json::Value, RenderError> {
+        if !crate::playbook::is_template(text) {
+            return Ok(serde_json::Value::String(text.to_string()));
+        }
+        if let Some(expression) = single_expression(text) {
+            let expr = self.env.compile_expression(expression).map_err(|e| RenderError {
+                message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
+            })?;
+            let value = expr.eval(context).map_err(|e| RenderError {
+                message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
+            })?;
+            if value.is_undefined() {
+                return Err(RenderError { message: format!("`{}` is undefined", expression.trim()) });
+            }
+            return serde_json::to_value(&value).map_err(|e| RenderError { message: e.to_string() });
+        }
+        self.render_source(text, context).map(serde_json::Value::String)
+    }
+
+    /// Renders every string in a JSON value; data inside the context is never rendered again.
+    pub fn render_value(
+        &self,
+        value: &serde_json::Value,
+        context: &minijinja::Value,
+    ) -> Result<serde_json::Value, (String, RenderError)> {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => self.render_str(text, context).map_err(|e| (String::new(), e)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    self.render_value(item, context).map_err(|(path, e)| (format!("/{i}{path}"), e))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (key, item) in map {
+                    let rendered =
+                        self.render_value(item, context).map_err(|(path, e)| (format!("/{key}{path}"), e))?;
+                    out.insert(key.clone(), rendered);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::Renderer;
+    use minijinja::context;
+    use serde_json::json;
+
+    #[test]
+    fn single_expressions_keep_their_type_and_text_stays_text() {
+        let renderer = Renderer::default();
+        let ctx = context! { vars => context! { ids => vec![1, 2], name => "x" } };
+        assert_eq!(renderer.render_str("{{ vars.ids }}", &ctx).unwrap(), json!([1, 2]));
+        assert_eq!(renderer.render_str("{{ 50 + 50 }}", &ctx).unwrap(), json!(100));
+        assert_eq!(renderer.render_str("id-{{ vars.name }}", &ctx).unwrap(), json!("id-x"));
+        assert_eq!(renderer.render_str("plain", &ctx).unwrap(), json!("plain"));
+    }
+
+    #[test]
+    fn undefined_names_are_errors_not_empty_strings() {
+        let renderer = Renderer::default();
+        let ctx = context! { item => context! { id => "a" } };
+        assert!(renderer.render_str("{{ item.idd }}", &ctx).is_err());
+        assert!(renderer.render_str("x-{{ item.idd }}", &ctx).is_err());
+    }
+
+    #[test]
+    fn data_is_never_rendered_again() {
+        let renderer = Renderer::default();
+        let ctx = context! { item => "{{ secrets.token }}" };
+        assert_eq!(renderer.render_str("{{ item }}", &ctx).unwrap(), json!("{{ secrets.token }}"));
+        assert_eq!(renderer.render_str("<{{ item }}>", &ctx).unwrap(), json!("<{{ secrets.token }}>"));
+    }
+}

@@ -73,7 +73,7 @@ impl fmt::Display for Service {
 }
 
 /// An action without its input: what `handoff schema` and `handoff skeleton` take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
 #[value(rename_all = "kebab-case")]
 pub enum ActionKind {
     Acknowledge,
@@ -169,6 +169,93 @@ impl fmt::Display for ActionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// What an action needs to send its requests.
+pub struct ActionContext<'a> {
+    pub clients: &'a crate::aws::Clients,
+    pub caller: &'a crate::engine::Caller<'a>,
+}
+
+impl std::fmt::Debug for ActionContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionContext").field("caller", self.caller).finish_non_exhaustive()
+    }
+}
+
+impl ActionKind {
+    /// Sends a rendered input (kebab-case keys, no templates left) and reports how it ended.
+    pub async fn execute(self, input: serde_json::Value, ctx: &ActionContext<'_>) -> crate::engine::Outcome {
+        /// Reads the rendered input into the action's request type, then sends it.
+        macro_rules! send {
+            ($action:ident) => {
+                match serde_json::from_value::<$action::Request>(input) {
+                    Ok(request) => $action::call(request, ctx).await,
+                    Err(e) => invalid(e.to_string()),
+                }
+            };
+        }
+        match self {
+            ActionKind::Acknowledge => send!(acknowledge),
+            ActionKind::ReportSuccess => send!(report_success),
+            ActionKind::ReportFailure => send!(report_failure),
+            ActionKind::PollJobs => send!(poll_jobs),
+            ActionKind::GetJobDetails => send!(get_job_details),
+            ActionKind::AcceptInvitation => send!(accept_invitation),
+            ActionKind::ListInvitations => send!(list_invitations),
+            ActionKind::WaitForAcceptance => send!(wait_for_acceptance),
+        }
+    }
+
+    /// Whether handoff derives this action's idempotency token when the playbook gives none.
+    pub fn derives_client_token(self) -> bool {
+        self == ActionKind::AcceptInvitation
+    }
+}
+
+/// A rendered input the request types refuse: nothing is sent.
+fn invalid(message: String) -> crate::engine::Outcome {
+    crate::engine::Outcome::Failed {
+        error: crate::engine::CallError::client("InvalidInput", message),
+        output: None,
+    }
+}
+
+fn finish(sent: Result<serde_json::Value, crate::engine::CallError>) -> crate::engine::Outcome {
+    match sent {
+        Ok(output) => crate::engine::Outcome::Succeeded(output),
+        Err(error) => crate::engine::Outcome::Failed { error, output: None },
+    }
+}
+
+/// A job result put again after an attempt whose answer was lost finds the job already
+/// finished: that earlier attempt was applied, so the result stands.
+fn finish_result(
+    sent: Result<serde_json::Value, crate::engine::CallError>,
+    had_ambiguous: bool,
+) -> crate::engine::Outcome {
+    match sent {
+        Err(error) if had_ambiguous && error.code() == Some("InvalidJobStateException") => {
+            crate::engine::Outcome::Succeeded(serde_json::json!({}))
+        }
+        other => finish(other),
+    }
+}
+
+/// An RFC 3339 timestamp or epoch seconds, as the AWS CLI accepts for `created`.
+fn parse_time(text: &str) -> Result<aws_smithy_types::DateTime, crate::engine::CallError> {
+    use aws_smithy_types::date_time::Format;
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(aws_smithy_types::DateTime::from_secs(seconds));
+    }
+    aws_smithy_types::DateTime::from_str(text, Format::DateTime).map_err(|e| {
+        crate::engine::CallError::client("InvalidInput", format!("`{text}` is not a timestamp: {e}"))
+    })
+}
+
+/// Timestamps in outputs, as ISO 8601 strings the way the AWS CLI prints them.
+fn format_time(time: &aws_smithy_types::DateTime) -> String {
+    time.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
 }
 
 #[cfg(test)]

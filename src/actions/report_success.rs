@@ -33,3 +33,78 @@ pub struct ExecutionDetails {
     pub external_execution_id: Option<Text>,
     pub percent_complete: Option<Number>,
 }
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Request {
+    pub job_id: String,
+    pub client_token: String,
+    pub current_revision: Option<RevisionRequest>,
+    pub continuation_token: Option<String>,
+    pub execution_details: Option<DetailsRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RevisionRequest {
+    pub revision: String,
+    pub change_identifier: String,
+    pub created: Option<String>,
+    pub revision_summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DetailsRequest {
+    pub summary: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub percent_complete: Option<i32>,
+}
+
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+    use aws_sdk_codepipeline::types::{CurrentRevision, ExecutionDetails};
+    let revision = match &request.current_revision {
+        Some(r) => {
+            let created = match r.created.as_deref().map(super::parse_time).transpose() {
+                Ok(created) => created,
+                Err(error) => return crate::engine::Outcome::Failed { error, output: None },
+            };
+            let built = CurrentRevision::builder()
+                .revision(&r.revision)
+                .change_identifier(&r.change_identifier)
+                .set_created(created)
+                .set_revision_summary(r.revision_summary.clone())
+                .build();
+            match built {
+                Ok(revision) => Some(revision),
+                Err(e) => return super::invalid(e.to_string()),
+            }
+        }
+        None => None,
+    };
+    let details = request.execution_details.as_ref().map(|d| {
+        ExecutionDetails::builder()
+            .set_summary(d.summary.clone())
+            .set_external_execution_id(d.external_execution_id.clone())
+            .set_percent_complete(d.percent_complete)
+            .build()
+    });
+    let client = &ctx.clients.codepipeline;
+    let sent = ctx
+        .caller
+        .send(|| async {
+            client
+                .put_third_party_job_success_result()
+                .job_id(&request.job_id)
+                .client_token(&request.client_token)
+                .set_current_revision(revision.clone())
+                .set_continuation_token(request.continuation_token.clone())
+                .set_execution_details(details.clone())
+                .send()
+                .await
+                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+            Ok(serde_json::json!({}))
+        })
+        .await;
+    super::finish_result(sent, ctx.caller.had_ambiguous_attempt())
+}

@@ -9,7 +9,9 @@ use crate::cli::{Cli, ColorChoice, Command};
 use crate::exit::Exit;
 
 mod completions;
+mod demo;
 mod emulator;
+mod run;
 mod schema;
 mod skeleton;
 mod validate;
@@ -23,6 +25,8 @@ pub fn run() -> Exit {
         Command::Skeleton(args) => skeleton::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Emulator(args) => emulator::run(&args),
+        Command::Run(args) => run::run(&args, stderr_color(cli.color)),
+        Command::Demo(args) => demo::run(&args),
     };
     result.unwrap_or_else(|error| {
         // Only failures outside the playbook reach here (a closed stdout, say).

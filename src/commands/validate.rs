@@ -63,29 +63,7 @@ pub fn run(args: &ValidateArgs, color: bool) -> anyhow::Result<Exit> {
     let reports: Vec<FileReport> = args.files.iter().map(|path| validate_file(path)).collect();
     let invalid = reports.iter().filter(|r| r.errors() > 0).count();
     match args.format {
-        Format::Human => {
-            let renderer = Renderer { color };
-            let mut stderr = std::io::stderr().lock();
-            for report in &reports {
-                for d in &report.diagnostics {
-                    writeln!(stderr, "{}", renderer.render(d, report.source.as_ref()))?;
-                }
-            }
-            let errors: usize = reports.iter().map(FileReport::errors).sum();
-            let warnings: usize = reports.iter().map(FileReport::warnings).sum();
-            let files = reports.len();
-            let summary = if invalid == 0 {
-                format!("{} valid{}", count(files, "playbook"), warnings_note(warnings))
-            } else {
-                format!(
-                    "{invalid} of {} invalid: {}{}",
-                    count(files, "playbook"),
-                    count(errors, "error"),
-                    warnings_note(warnings)
-                )
-            };
-            writeln!(stderr, "{summary}")?;
-        }
+        Format::Human => print_human(&reports, color, true),
         Format::Json => {
             let document = json!({
                 "version": 1,
@@ -104,6 +82,35 @@ pub fn run(args: &ValidateArgs, color: bool) -> anyhow::Result<Exit> {
         }
     }
     Ok(if invalid == 0 { Exit::Success } else { Exit::Invalid })
+}
+
+/// Prints every diagnostic of `reports` on stderr, then (with `summary`) one closing line.
+pub fn print_human(reports: &[FileReport], color: bool, summary: bool) {
+    let renderer = Renderer { color };
+    let mut stderr = std::io::stderr().lock();
+    for report in reports {
+        for d in &report.diagnostics {
+            let _ = writeln!(stderr, "{}", renderer.render(d, report.source.as_ref()));
+        }
+    }
+    if !summary {
+        return;
+    }
+    let invalid = reports.iter().filter(|r| r.errors() > 0).count();
+    let errors: usize = reports.iter().map(FileReport::errors).sum();
+    let warnings: usize = reports.iter().map(FileReport::warnings).sum();
+    let files = reports.len();
+    let line = if invalid == 0 {
+        format!("{} valid{}", count(files, "playbook"), warnings_note(warnings))
+    } else {
+        format!(
+            "{invalid} of {} invalid: {}{}",
+            count(files, "playbook"),
+            count(errors, "error"),
+            warnings_note(warnings)
+        )
+    };
+    let _ = writeln!(stderr, "{line}");
 }
 
 fn count(n: usize, word: &str) -> String {

@@ -129,6 +129,9 @@ pub struct Defaults {
 pub struct RateLimits {
     pub codepipeline: Option<Rate>,
     pub partnercentral_selling: Option<Rate>,
+    /// Per-action limits, keyed by action name (`accept-invitation`).
+    #[serde(flatten)]
+    pub actions: BTreeMap<String, Rate>,
 }
 
 /// Retry settings as written; unset fields fall back to `defaults.retry`, then to built-ins.

@@ -1,0 +1,228 @@
+//! One call to AWS as the engine makes it: wait for the service's rate limiter, send with a
+//! per-attempt timeout, classify a failure, and retry by the step's policy. Actions use a
+//! [`Caller`] for every request they send, so paging and polling are retried the same way.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+
+use super::limiter::RateLimiter;
+use super::retry::{CallError, ErrorClass, RetryPolicy};
+
+/// How an action ended for one item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(Value),
+    /// Nothing to do: the work was already done (an invitation already accepted, say).
+    Skipped {
+        output: Option<Value>,
+        reason: String,
+    },
+    Failed {
+        error: CallError,
+        output: Option<Value>,
+    },
+}
+
+/// Something a caller reports as it goes (a retry, a throttled answer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryNotice {
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub delay: Duration,
+    pub error: CallError,
+}
+
+/// Sends requests for one item with the step's retry policy and the service's limiter.
+pub struct Caller<'a> {
+    pub policy: &'a RetryPolicy,
+    /// The action's adaptive limiter, then the service's ceiling.
+    pub limiters: [&'a RateLimiter; 2],
+    pub timeout: Duration,
+    pub on_retry: &'a (dyn Fn(&RetryNotice) + Send + Sync),
+    attempts: AtomicU32,
+    throttled: AtomicU32,
+    ambiguous: AtomicBool,
+}
+
+impl std::fmt::Debug for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("policy", self.policy)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Caller<'a> {
+    pub fn new(
+        policy: &'a RetryPolicy,
+        limiters: [&'a RateLimiter; 2],
+        timeout: Duration,
+        on_retry: &'a (dyn Fn(&RetryNotice) + Send + Sync),
+    ) -> Self {
+        Self {
+            policy,
+            limiters,
+            timeout,
+            on_retry,
+            attempts: AtomicU32::new(0),
+            throttled: AtomicU32::new(0),
+            ambiguous: AtomicBool::new(false),
+        }
+    }
+
+    /// Attempts made so far, over every request of this item.
+    pub fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Attempts the service answered with throttling.
+    pub fn throttled(&self) -> u32 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// Whether an earlier attempt may have been applied without our seeing the answer.
+    pub fn had_ambiguous_attempt(&self) -> bool {
+        self.ambiguous.load(Ordering::Relaxed)
+    }
+
+    /// Sends one request, retrying as the policy says. `attempt` builds and sends it anew
+    /// each time.
+    pub async fn send<F, Fut>(&self, mut attempt: F) -> Result<Value, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, CallError>>,
+    {
+        let mut rng = StdRng::from_os_rng();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            for limiter in self.limiters {
+                limiter.acquire().await;
+            }
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            let started = tokio::time::Instant::now();
+            let result = match tokio::time::timeout(self.timeout, attempt()).await {
+                Ok(result) => result,
+                Err(_) => Err(CallError::timeout(self.timeout)),
+            };
+            let error = match result {
+                Ok(value) => {
+                    self.limiters[0].succeeded().await;
+                    return Ok(value);
+                }
+                Err(error) => error,
+            };
+            if error.ambiguous {
+                self.ambiguous.store(true, Ordering::Relaxed);
+            }
+            if error.class == ErrorClass::Throttling {
+                self.throttled.fetch_add(1, Ordering::Relaxed);
+                let elapsed = started.elapsed().as_secs_f64().max(0.001);
+                self.limiters[0].throttled(1.0 / elapsed).await;
+            }
+            if tries >= self.policy.max_attempts || !self.policy.should_retry(&error) {
+                return Err(error);
+            }
+            let delay = self.policy.delay(tries, &mut rng);
+            (self.on_retry)(&RetryNotice {
+                attempt: tries,
+                max_attempts: self.policy.max_attempts,
+                delay,
+                error,
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Caller;
+    use crate::engine::limiter::RateLimiter;
+    use crate::engine::retry::{CallError, ErrorClass, RetryPolicy};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    fn failure(class: ErrorClass, code: &str) -> CallError {
+        CallError {
+            class,
+            code: Some(code.into()),
+            message: "no".into(),
+            status: None,
+            request_id: None,
+            ambiguous: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_errors_until_success() {
+        let policy = RetryPolicy::default();
+        let limiter = RateLimiter::new(None);
+        let notices = AtomicU32::new(0);
+        let on_retry = |_: &super::RetryNotice| {
+            notices.fetch_add(1, Ordering::Relaxed);
+        };
+        let caller = Caller::new(&policy, [&limiter, &limiter], Duration::from_secs(5), &on_retry);
+        let calls = AtomicU32::new(0);
+        let result = caller
+            .send(|| {
+                let n = calls.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    if n < 2 {
+                        Err(failure(ErrorClass::Transient, "InternalFailure"))
+                    } else {
+                        Ok(json!({"ok": true}))
+                    }
+                }
+            })
+            .await;
+        assert_eq!(result, Ok(json!({"ok": true})));
+        assert_eq!(caller.attempts(), 3);
+        assert_eq!(notices.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_validation_and_stops_at_max_attempts() {
+        let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let limiter = RateLimiter::new(None);
+        let on_retry = |_: &super::RetryNotice| {};
+        let caller = Caller::new(&policy, [&limiter, &limiter], Duration::from_secs(5), &on_retry);
+        let result = caller
+            .send(|| async {
+                Err::<serde_json::Value, _>(failure(ErrorClass::Client, "ValidationException"))
+            })
+            .await;
+        assert_eq!(result.unwrap_err().code(), Some("ValidationException"));
+        assert_eq!(caller.attempts(), 1);
+        let caller = Caller::new(&policy, [&limiter, &limiter], Duration::from_secs(5), &on_retry);
+        let result = caller
+            .send(|| async {
+                Err::<serde_json::Value, _>(failure(ErrorClass::Throttling, "ThrottlingException"))
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(caller.attempts(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_attempt_times_out_and_counts_as_ambiguous() {
+        let policy = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
+        let limiter = RateLimiter::new(None);
+        let on_retry = |_: &super::RetryNotice| {};
+        let caller = Caller::new(&policy, [&limiter, &limiter], Duration::from_millis(100), &on_retry);
+        let result = caller
+            .send(|| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(json!(1))
+            })
+            .await;
+        assert_eq!(result.unwrap_err().class, ErrorClass::Timeout);
+        assert!(caller.had_ambiguous_attempt());
+    }
+}

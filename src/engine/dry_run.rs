@@ -1,0 +1,102 @@
+//! `--dry-run`: every call the run would make (action, AWS operation, rendered input, with
+//! secrets masked), and the policies in force. Nothing is sent, no credentials are needed:
+//! secrets render as the mask, and steps that read earlier steps' results are shown as
+//! templates, since those results exist only at run time.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::{RetryPolicy, RunInput, base_context, derived_token, item_key};
+use crate::actions::Service;
+use crate::playbook::ForEach;
+use crate::secrets::MASK;
+use crate::template::Renderer;
+
+/// The plan of a run as text. `endpoints` names where each service's calls would go.
+pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String {
+    let playbook = input.playbook;
+    let renderer = Renderer::default();
+    let mut out = String::new();
+    let _ = writeln!(out, "dry run of {} (run {}): nothing is sent", playbook.name, input.run_id);
+    for (service, endpoint) in endpoints {
+        let rate = match service {
+            Service::CodePipeline => playbook.rate_limits.codepipeline,
+            Service::PartnerCentralSelling => playbook.rate_limits.partnercentral_selling,
+        };
+        let rate = rate.map_or("no client-side limit".to_string(), |r| format!("at most {}/s", r.per_second));
+        let _ = writeln!(out, "  {service}: {endpoint}, {rate}");
+    }
+    let _ = writeln!(out, "  retries are handoff's alone: the AWS SDK's own retry layer is off");
+    // Secrets render as the mask: a dry run needs none of their values.
+    let secrets: Map<String, Value> =
+        playbook.secrets.keys().map(|k| (k.clone(), Value::String(MASK.into()))).collect();
+    let secrets = Value::Object(secrets);
+    let steps = Map::new();
+    let context = base_context(input, &secrets, &steps);
+    for (index, step) in playbook.steps.iter().enumerate() {
+        let kind = step.action.kind();
+        let raw =
+            input.document.pointer(&format!("/steps/{index}/{}", kind.name())).cloned().unwrap_or_default();
+        let policy = RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]);
+        let _ = writeln!(out, "\nstep {} ({} -> {} {})", step.id, kind, kind.service(), kind.operation());
+        let _ = writeln!(out, "  retry: {}", policy.describe());
+        let items = match &step.for_each {
+            None => Some(vec![Value::Null]),
+            Some(ForEach::List(items)) => Some(items.clone()),
+            Some(ForEach::Template(template)) => match renderer.render_str(&template.0, &context) {
+                Ok(Value::Array(items)) => Some(items),
+                _ => {
+                    let _ = writeln!(out, "  for each item of {}: known only at run time", template.0);
+                    None
+                }
+            },
+        };
+        let Some(items) = items else {
+            let _ = writeln!(out, "  input: {}", raw);
+            continue;
+        };
+        if step.for_each.is_some() {
+            let _ = writeln!(out, "  {} items", items.len());
+        }
+        let seed = format!("{}\n{}\n{}", playbook.name, input.run_id, step.id);
+        for (i, item) in items.iter().enumerate() {
+            let item_context = if step.for_each.is_some() {
+                minijinja::context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => i, ..context.clone() }
+            } else {
+                context.clone()
+            };
+            let prefix = if step.for_each.is_some() { format!("  [{i}] ") } else { "  ".to_string() };
+            if let Some(when) = &step.when
+                && let Ok(Value::Bool(false)) = renderer.render_str(&when.0, &item_context)
+            {
+                let _ = writeln!(out, "{prefix}skipped: `when` is false");
+                continue;
+            }
+            match renderer.render_value(&raw, &item_context) {
+                Ok(mut rendered) => {
+                    if kind.derives_client_token()
+                        && let Some(object) = rendered.as_object_mut()
+                        && !object.contains_key("client-token")
+                    {
+                        object.insert(
+                            "client-token".into(),
+                            Value::String(derived_token(&seed, &item_key(item))),
+                        );
+                    }
+                    let _ = writeln!(out, "{prefix}{rendered}");
+                }
+                Err((_, error)) if error.message.contains("steps") || raw.to_string().contains("steps.") => {
+                    let _ = writeln!(
+                        out,
+                        "{prefix}{raw} (reads an earlier step's results: rendered at run time)"
+                    );
+                }
+                Err((path, error)) => {
+                    let _ = writeln!(out, "{prefix}error at {path}: {}", error.message);
+                }
+            }
+        }
+    }
+    out
+}

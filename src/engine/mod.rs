@@ -1,0 +1,669 @@
+//! The engine: runs a playbook's steps in order against AWS.
+//!
+//! For each step it builds the template context (vars, secrets, env, run, earlier steps),
+//! expands `for-each`, evaluates `when`, renders the action's input, checks it against the
+//! action's schema (so nothing invalid is sent), and sends it through a [`Caller`] with the
+//! step's retry policy, timeout and the service's rate limiter. Items of a `for-each` run
+//! concurrently (a semaphore), stop starting when the failure budget is spent or the run is
+//! cancelled, and always finish what is in flight.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minijinja::context;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::{ActionContext, ActionKind, Service};
+use crate::aws::Clients;
+use crate::events::{Counts, Event, ItemStatus, Reporter};
+use crate::playbook::{ForEach, OnFailure, Playbook, Pointer};
+use crate::secrets::Masker;
+use crate::template::Renderer;
+
+mod call;
+mod dry_run;
+mod limiter;
+mod retry;
+
+pub use call::{Caller, Outcome, RetryNotice};
+pub use dry_run::dry_run;
+pub use limiter::RateLimiter;
+pub use retry::{CallError, ErrorClass, RetryPolicy};
+
+/// The timeout of one attempt when neither the step nor `defaults` sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything one run needs besides the AWS clients.
+#[derive(Debug)]
+pub struct RunInput<'a> {
+    pub playbook: &'a Playbook,
+    /// The playbook as JSON, where each step's raw (templated) input is read from.
+    pub document: &'a Value,
+    pub vars: Map<String, Value>,
+    pub secrets: BTreeMap<String, String>,
+    pub run_id: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// `--concurrency`: caps every `for-each`.
+    pub concurrency: Option<usize>,
+}
+
+/// How one item (or a step without `for-each`) ended, as reports and the journal see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemReport {
+    pub index: Option<usize>,
+    /// Identifies the item across resumptions: a hash of its value.
+    pub key: String,
+    pub label: String,
+    /// `None`: never started.
+    pub status: Option<ItemStatus>,
+    pub attempts: u32,
+    /// Attempts answered with throttling.
+    pub throttled: u32,
+    /// Masked.
+    pub output: Value,
+    pub error_code: Option<String>,
+    /// Masked.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    pub id: String,
+    pub action: ActionKind,
+    /// `None`: the step did not run (an earlier step aborted the run, or it was stopped).
+    pub status: Option<ItemStatus>,
+    pub items: Vec<ItemReport>,
+    pub counts: Counts,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub steps: Vec<StepReport>,
+    pub counts: Counts,
+    pub failed_steps: Vec<String>,
+    pub stopped: bool,
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        self.failed_steps.is_empty() && !self.stopped
+    }
+}
+
+/// What every item task shares.
+pub struct Engine {
+    pub clients: Clients,
+    pub renderer: Renderer,
+    pub masker: Masker,
+    pub reporter: Arc<dyn Reporter>,
+    pub limiters: Limiters,
+    pub cancel: CancellationToken,
+}
+
+/// The rate limiters of a run: a fixed ceiling per service, and an adaptive bucket per
+/// action (AWS quotas are per operation, so that is where throttling slows things down).
+#[derive(Debug)]
+pub struct Limiters {
+    pub services: BTreeMap<Service, Arc<RateLimiter>>,
+    pub actions: BTreeMap<ActionKind, Arc<RateLimiter>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("limiters", &self.limiters).finish_non_exhaustive()
+    }
+}
+
+/// One step, ready to run items.
+#[derive(Debug)]
+struct StepPlan {
+    index: usize,
+    id: String,
+    kind: ActionKind,
+    raw_input: Value,
+    name: Option<String>,
+    when: Option<String>,
+    policy: RetryPolicy,
+    timeout: Duration,
+    /// Derived idempotency tokens are unique per playbook, run, step and item.
+    token_seed: String,
+}
+
+/// The limiters of a run, from the playbook's `rate-limits`.
+pub fn limiters(playbook: &Playbook) -> Limiters {
+    let rate = |r: Option<crate::playbook::Rate>| Arc::new(RateLimiter::new(r.map(|r| r.per_second)));
+    let limits = &playbook.rate_limits;
+    Limiters {
+        services: BTreeMap::from([
+            (Service::CodePipeline, rate(limits.codepipeline)),
+            (Service::PartnerCentralSelling, rate(limits.partnercentral_selling)),
+        ]),
+        actions: ActionKind::ALL
+            .into_iter()
+            .map(|kind| (kind, rate(limits.actions.get(kind.name()).copied())))
+            .collect(),
+    }
+}
+
+/// The key of an item: stable for the same value, whatever its position.
+pub fn item_key(item: &Value) -> String {
+    fn canonical(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let sorted: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, canonical(v))).collect();
+                serde_json::to_value(sorted).unwrap_or_default()
+            }
+            Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+            other => other.clone(),
+        }
+    }
+    let text = canonical(item).to_string();
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}
+
+/// The idempotency token of an accept: `[!-~]{1,64}`, the strictest form the API documents.
+pub fn derived_token(seed: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{seed}\n{key}").as_bytes());
+    format!("handoff-{}", &hex::encode(digest)[..48])
+}
+
+/// The template context shared by a step's items.
+pub fn base_context(input: &RunInput<'_>, secrets: &Value, steps: &Map<String, Value>) -> minijinja::Value {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    context! {
+        vars => minijinja::Value::from(minijinja::value::Serde(&input.vars)),
+        secrets => minijinja::Value::from(minijinja::value::Serde(secrets)),
+        env => minijinja::Value::from(minijinja::value::Serde(&env)),
+        run => context! {
+            id => input.run_id.clone(),
+            started_at => input.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            playbook => input.playbook.name.clone(),
+        },
+        steps => minijinja::Value::from(minijinja::value::Serde(steps)),
+    }
+}
+
+/// A short name for an item in messages: its id if it has one, else its value.
+fn item_label(item: &Value) -> String {
+    for key in ["id", "Id", "jobId", "TaskId", "identifier"] {
+        if let Some(id) = item.get(key).and_then(Value::as_str) {
+            return id.to_string();
+        }
+    }
+    match item {
+        Value::String(s) => s.clone(),
+        Value::Object(_) | Value::Array(_) => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl Engine {
+    /// Runs every step in order and reports how each ended.
+    pub async fn run(self: &Arc<Self>, input: &RunInput<'_>) -> RunReport {
+        let started = Instant::now();
+        let playbook = input.playbook;
+        self.reporter.report(&Event::RunStarted {
+            run_id: input.run_id.clone(),
+            playbook: playbook.name.clone(),
+            steps: playbook.steps.len(),
+        });
+        let secrets = serde_json::to_value(&input.secrets).unwrap_or_default();
+        let mut steps_context = Map::new();
+        let mut report = RunReport {
+            steps: Vec::new(),
+            counts: Counts::default(),
+            failed_steps: Vec::new(),
+            stopped: false,
+        };
+        let mut halted = false;
+        for (index, step) in playbook.steps.iter().enumerate() {
+            let kind = step.action.kind();
+            if halted || self.cancel.is_cancelled() {
+                report.stopped |= self.cancel.is_cancelled();
+                report.steps.push(StepReport {
+                    id: step.id.clone(),
+                    action: kind,
+                    status: None,
+                    items: Vec::new(),
+                    counts: Counts::default(),
+                    elapsed: Duration::ZERO,
+                });
+                continue;
+            }
+            let plan = Arc::new(StepPlan {
+                index,
+                id: step.id.clone(),
+                kind,
+                raw_input: input
+                    .document
+                    .pointer(&format!("/steps/{index}/{}", kind.name()))
+                    .cloned()
+                    .unwrap_or_default(),
+                name: step.name.as_ref().map(|n| n.0.clone()),
+                when: step.when.as_ref().map(|w| w.0.clone()),
+                policy: RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]),
+                timeout: step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
+                token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
+            });
+            let context = base_context(input, &secrets, &steps_context);
+            let step_started = Instant::now();
+            let (step_report, step_value) = match &step.for_each {
+                None => {
+                    self.reporter.report(&Event::StepStarted {
+                        step: step.id.clone(),
+                        action: kind,
+                        items: None,
+                        concurrency: 1,
+                    });
+                    let item = self.clone().run_item(plan.clone(), None, Value::Null, context).await;
+                    let value = json!({"output": item.1, "status": item.0.status.map(ItemStatus::name), "error": item.0.error});
+                    (self.finish_step(&plan, vec![item.0], step_started), value)
+                }
+                Some(for_each) => {
+                    let items = match for_each {
+                        ForEach::List(items) => Ok(items.clone()),
+                        ForEach::Template(template) => {
+                            match self.renderer.render_str(&template.0, &context) {
+                                Ok(Value::Array(items)) => Ok(items),
+                                Ok(other) => {
+                                    Err(format!("`for-each` yielded {}, not a list", kind_of(&other)))
+                                }
+                                Err(e) => Err(format!("`for-each`: {}", e.message)),
+                            }
+                        }
+                    };
+                    match items {
+                        Ok(items) => {
+                            let concurrency = step
+                                .concurrency
+                                .map_or(1, |c| c as usize)
+                                .min(input.concurrency.unwrap_or(usize::MAX))
+                                .max(1);
+                            self.reporter.report(&Event::StepStarted {
+                                step: step.id.clone(),
+                                action: kind,
+                                items: Some(items.len()),
+                                concurrency,
+                            });
+                            let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
+                                (Some(budget), _) => Some(budget.allowed(items.len())),
+                                (None, OnFailure::Abort) => Some(0),
+                                (None, OnFailure::Continue) => None,
+                            };
+                            let results = self.run_items(&plan, items, concurrency, budget, &context).await;
+                            let values: Vec<Value> = results
+                                .iter()
+                                .map(|(r, output, item)| {
+                                    json!({"item": item, "index": r.index, "status": r.status.map_or("not_started", ItemStatus::name),
+                                           "output": output, "error": r.error})
+                                })
+                                .collect();
+                            let items: Vec<ItemReport> = results.into_iter().map(|(r, _, _)| r).collect();
+                            let step_report = self.finish_step(&plan, items, step_started);
+                            let status = step_report.status.map(ItemStatus::name);
+                            (step_report, json!({"results": values, "status": status}))
+                        }
+                        Err(message) => {
+                            let message = self.masker.mask(&message);
+                            let failed = ItemReport {
+                                index: None,
+                                key: "-".into(),
+                                label: String::new(),
+                                status: Some(ItemStatus::Failed),
+                                attempts: 0,
+                                throttled: 0,
+                                output: Value::Null,
+                                error_code: Some("TemplateError".into()),
+                                error: Some(message.clone()),
+                            };
+                            self.reporter.report(&Event::ItemFinished {
+                                step: step.id.clone(),
+                                item: None,
+                                label: String::new(),
+                                status: ItemStatus::Failed,
+                                attempts: 0,
+                                error: Some(message.clone()),
+                            });
+                            let value = json!({"results": [], "status": "failed", "error": message});
+                            (self.finish_step(&plan, vec![failed], step_started), value)
+                        }
+                    }
+                }
+            };
+            steps_context.insert(step.id.clone(), step_value);
+            if step_report.status == Some(ItemStatus::Failed) {
+                report.failed_steps.push(step.id.clone());
+                if step.on_failure.unwrap_or_default() == OnFailure::Abort {
+                    halted = true;
+                }
+            }
+            add_counts(&mut report.counts, &step_report.counts);
+            report.steps.push(step_report);
+        }
+        report.stopped |= self.cancel.is_cancelled();
+        self.reporter.report(&Event::RunFinished {
+            counts: report.counts,
+            failed_steps: report.failed_steps.clone(),
+            elapsed: started.elapsed(),
+            stopped: report.stopped,
+        });
+        report
+    }
+
+    fn finish_step(&self, plan: &StepPlan, items: Vec<ItemReport>, started: Instant) -> StepReport {
+        let mut counts = Counts::default();
+        for item in &items {
+            match item.status {
+                Some(ItemStatus::Succeeded) => counts.succeeded += 1,
+                Some(ItemStatus::Failed) => counts.failed += 1,
+                Some(ItemStatus::Skipped) => counts.skipped += 1,
+                None => counts.not_started += 1,
+            }
+            counts.retries += item.attempts.saturating_sub(1) as usize;
+            counts.throttled += item.throttled as usize;
+        }
+        let status = if counts.failed > 0 || counts.not_started > 0 {
+            ItemStatus::Failed
+        } else if counts.succeeded == 0 && counts.skipped > 0 {
+            ItemStatus::Skipped
+        } else {
+            ItemStatus::Succeeded
+        };
+        let elapsed = started.elapsed();
+        self.reporter.report(&Event::StepFinished { step: plan.id.clone(), counts, elapsed });
+        StepReport { id: plan.id.clone(), action: plan.kind, status: Some(status), items, counts, elapsed }
+    }
+
+    /// Runs a `for-each`'s items, at most `concurrency` at once, until the failure budget is
+    /// spent or the run is cancelled. Results come back in item order.
+    async fn run_items(
+        self: &Arc<Self>,
+        plan: &Arc<StepPlan>,
+        items: Vec<Value>,
+        concurrency: usize,
+        budget: Option<u64>,
+        context: &minijinja::Value,
+    ) -> Vec<(ItemReport, Value, Value)> {
+        let total = items.len();
+        let semaphore = Arc::new(Semaphore::new(concurrency));
+        let mut tasks = JoinSet::new();
+        let mut results: Vec<Option<(ItemReport, Value, Value)>> = (0..total).map(|_| None).collect();
+        let mut failures = 0u64;
+        let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+        let record = |results: &mut Vec<Option<(ItemReport, Value, Value)>>,
+                      failures: &mut u64,
+                      done: (usize, ItemReport, Value, Value)| {
+            if done.1.status == Some(ItemStatus::Failed) {
+                *failures += 1;
+            }
+            results[done.0] = Some((done.1, done.2, done.3));
+        };
+        for (index, item) in items.iter().enumerate() {
+            let permit = tokio::select! {
+                permit = semaphore.clone().acquire_owned() => permit.ok(),
+                () = self.cancel.cancelled() => None,
+            };
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(done) = done {
+                    record(&mut results, &mut failures, done);
+                }
+            }
+            let Some(permit) = permit else { break };
+            if self.cancel.is_cancelled() || budget.is_some_and(|allowed| failures > allowed) {
+                break;
+            }
+            let base_key = item_key(item);
+            let seen = keys.entry(base_key.clone()).or_default();
+            let key = if *seen == 0 { base_key } else { format!("{base_key}-{seen}") };
+            *seen += 1;
+            let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
+            let (engine, plan, item) = (self.clone(), plan.clone(), item.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                let (mut report, output) =
+                    engine.run_item(plan, Some((index, key)), item.clone(), item_context).await;
+                report.index = Some(index);
+                (index, report, output, item)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(done) = done {
+                record(&mut results, &mut failures, done);
+            }
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(index, result)| {
+                result.unwrap_or_else(|| {
+                    let item = items[index].clone();
+                    let report = ItemReport {
+                        index: Some(index),
+                        key: item_key(&item),
+                        label: item_label(&item),
+                        status: None,
+                        attempts: 0,
+                        throttled: 0,
+                        output: Value::Null,
+                        error_code: None,
+                        error: Some("not started".into()),
+                    };
+                    (report, Value::Null, item)
+                })
+            })
+            .collect()
+    }
+
+    /// Runs one item: `when`, render, check, send. Returns the report and the unmasked output
+    /// (later templates may read it; nothing shows it unmasked).
+    async fn run_item(
+        self: Arc<Self>,
+        plan: Arc<StepPlan>,
+        position: Option<(usize, String)>,
+        item: Value,
+        context: minijinja::Value,
+    ) -> (ItemReport, Value) {
+        let (index, key) = match &position {
+            Some((index, key)) => (Some(*index), key.clone()),
+            None => (None, "-".to_string()),
+        };
+        let mut label = item_label(&item);
+        if let Some(name) = &plan.name
+            && let Ok(Value::String(rendered)) = self.renderer.render_str(name, &context)
+        {
+            label = self.masker.mask(&rendered);
+        }
+        let finish = |status: ItemStatus,
+                      (attempts, throttled): (u32, u32),
+                      output: Value,
+                      error: Option<CallError>| {
+            let error_code = error.as_ref().and_then(|e| e.code.clone());
+            let error = error.map(|e| self.masker.mask(&e.to_string()));
+            self.reporter.report(&Event::ItemFinished {
+                step: plan.id.clone(),
+                item: index,
+                label: label.clone(),
+                status,
+                attempts,
+                error: error.clone(),
+            });
+            let report = ItemReport {
+                index,
+                key: key.clone(),
+                label: label.clone(),
+                status: Some(status),
+                attempts,
+                throttled,
+                output: self.masker.mask_json(&output),
+                error_code,
+                error,
+            };
+            (report, output)
+        };
+        if let Some(when) = &plan.when {
+            match self.renderer.render_str(when, &context) {
+                Ok(Value::Bool(true)) => {}
+                Ok(Value::Bool(false)) => return finish(ItemStatus::Skipped, (0, 0), Value::Null, None),
+                Ok(other) => {
+                    let message = format!("`when` yielded {}, not true or false", kind_of(&other));
+                    return finish(
+                        ItemStatus::Failed,
+                        (0, 0),
+                        Value::Null,
+                        Some(CallError::client("TemplateError", message)),
+                    );
+                }
+                Err(e) => {
+                    return finish(
+                        ItemStatus::Failed,
+                        (0, 0),
+                        Value::Null,
+                        Some(CallError::client("TemplateError", format!("`when`: {}", e.message))),
+                    );
+                }
+            }
+        }
+        let mut input = match self.renderer.render_value(&plan.raw_input, &context) {
+            Ok(input) => input,
+            Err((path, e)) => {
+                let at =
+                    Pointer::from_json_pointer(&format!("/steps/{}/{}{path}", plan.index, plan.kind.name()));
+                let message = format!("{at}: {}", e.message);
+                return finish(
+                    ItemStatus::Failed,
+                    (0, 0),
+                    Value::Null,
+                    Some(CallError::client("TemplateError", message)),
+                );
+            }
+        };
+        if plan.kind.derives_client_token()
+            && let Some(object) = input.as_object_mut()
+            && !object.contains_key("client-token")
+        {
+            object.insert("client-token".into(), Value::String(derived_token(&plan.token_seed, &key)));
+        }
+        let violations = crate::schema::validate_action(plan.kind, &input);
+        if let Some(violation) = violations.first() {
+            let at = Pointer::from_json_pointer(&format!("/steps/{}/{}", plan.index, plan.kind.name()));
+            let mut path = at;
+            for segment in violation.at.segments() {
+                path = path.join(segment.clone());
+            }
+            let message = format!("{path}: {} (nothing was sent)", describe_violation(violation));
+            return finish(
+                ItemStatus::Failed,
+                (0, 0),
+                Value::Null,
+                Some(CallError::client("InvalidInput", message)),
+            );
+        }
+        let action_limiter = self.limiters.actions[&plan.kind].clone();
+        let service_limiter = self.limiters.services[&plan.kind.service()].clone();
+        let reporter = self.reporter.clone();
+        let masker = self.masker.clone();
+        let step_id = plan.id.clone();
+        let on_retry = move |notice: &RetryNotice| {
+            reporter.report(&Event::Retrying {
+                step: step_id.clone(),
+                item: index,
+                attempt: notice.attempt,
+                max_attempts: notice.max_attempts,
+                delay: notice.delay,
+                error: masker.mask(&notice.error.to_string()),
+            });
+        };
+        let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry);
+        let outcome =
+            plan.kind.execute(input, &ActionContext { clients: &self.clients, caller: &caller }).await;
+        let attempts = (caller.attempts(), caller.throttled());
+        match outcome {
+            Outcome::Succeeded(output) => {
+                self.masker.learn_from_output(&output);
+                finish(ItemStatus::Succeeded, attempts, output, None)
+            }
+            Outcome::Skipped { output, reason } => {
+                let note = CallError {
+                    class: ErrorClass::Client,
+                    code: None,
+                    message: reason,
+                    status: None,
+                    request_id: None,
+                    ambiguous: false,
+                };
+                finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note))
+            }
+            Outcome::Failed { error, output } => {
+                finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))
+            }
+        }
+    }
+}
+
+fn add_counts(total: &mut Counts, step: &Counts) {
+    total.succeeded += step.succeeded;
+    total.failed += step.failed;
+    total.skipped += step.skipped;
+    total.not_started += step.not_started;
+    total.retries += step.retries;
+    total.throttled += step.throttled;
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// A schema violation of a rendered input, in one line.
+fn describe_violation(violation: &crate::schema::Violation) -> String {
+    use crate::schema::Problem;
+    let found = violation.found.as_ref().map(|f| match f {
+        Value::String(s) => format!("`{s}`"),
+        other => other.to_string(),
+    });
+    let what = match &violation.problem {
+        Problem::TooShort { min } => format!("shorter than {min} characters"),
+        Problem::TooLong { max } => format!("longer than {max} characters"),
+        Problem::Pattern { pattern } => format!("does not match `{pattern}`"),
+        Problem::NotOneOf { options } => format!("is not one of {}", options.join(", ")),
+        Problem::WrongType { expected } => format!("is not {}", expected.join(" or ")),
+        Problem::TooSmall { min } => format!("is less than {min}"),
+        Problem::TooLarge { max } => format!("is more than {max}"),
+        Problem::MissingKey { key } => format!("is missing `{key}`"),
+        Problem::UnknownKey { key, .. } => format!("has an unknown key `{key}`"),
+        Problem::TooFewItems { min } => format!("has fewer than {min} items"),
+        Problem::TooManyItems { max } => format!("has more than {max} items"),
+        other => format!("{other:?}"),
+    };
+    match found {
+        Some(found) if violation.at.last() != Some("client-token") => format!("{found} {what}"),
+        _ => what,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{derived_token, item_key};
+    use serde_json::json;
+
+    #[test]
+    fn item_keys_ignore_key_order_and_tokens_fit_the_api() {
+        assert_eq!(item_key(&json!({"a": 1, "b": [2]})), item_key(&json!({"b": [2], "a": 1})));
+        assert_ne!(item_key(&json!({"a": 1})), item_key(&json!({"a": 2})));
+        let token = derived_token("playbook\nrun\nstep", &item_key(&json!("engi-1")));
+        assert!(token.len() <= 64 && token.bytes().all(|b| (b'!'..=b'~').contains(&b)), "{token}");
+        assert_eq!(token, derived_token("playbook\nrun\nstep", &item_key(&json!("engi-1"))));
+    }
+}

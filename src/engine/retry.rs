@@ -1,0 +1,316 @@
+//! Retries: which errors are worth another attempt, and how long to wait before it.
+//!
+//! One policy, the playbook's: the SDK's own retry layer is off (`aws.rs`), so `max-attempts`
+//! means what it says. Errors are classified from the SDK's metadata (code, HTTP status,
+//! timeouts, dispatch failures); delays grow exponentially with full jitter, as AWS advises.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use rand::Rng;
+
+use crate::playbook::{Jitter, RetrySpec};
+
+/// Codes that mean "slow down".
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// What kind of failure an attempt ended in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    Throttling,
+    /// A 5xx answer.
+    Transient,
+    Timeout,
+    /// The connection failed or closed before an answer.
+    Connection,
+    /// The service refused the request (4xx other than throttling), or it could not be built.
+    Client,
+}
+
+impl ErrorClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Throttling => "throttling",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connection => "connection",
+            ErrorClass::Client => "client",
+        }
+    }
+}
+
+/// A failed call, with what the SDK told us about it. Never holds a secret: messages come
+/// from the service or the transport, and the engine masks them again before showing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub class: ErrorClass,
+    pub code: Option<String>,
+    pub message: String,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
+    /// The request may have been applied although no answer came (a timeout or a dropped
+    /// connection after sending).
+    pub ambiguous: bool,
+}
+
+impl CallError {
+    pub fn client(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Client,
+            code: Some(code.to_string()),
+            message: message.into(),
+            status: None,
+            request_id: None,
+            ambiguous: false,
+        }
+    }
+
+    pub fn timeout(after: Duration) -> Self {
+        Self {
+            class: ErrorClass::Timeout,
+            code: None,
+            message: format!("no answer within {}", humantime::format_duration(after)),
+            status: None,
+            request_id: None,
+            ambiguous: true,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// Classifies an SDK error from its metadata.
+    pub fn from_sdk<E, R>(error: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug + 'static,
+        SdkError<E, R>: std::error::Error,
+    {
+        let message = aws_smithy_types::error::display::DisplayErrorContext(error).to_string();
+        match error {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().map(str::to_string);
+                let status = raw_status(service.raw());
+                let class = if code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
+                    || status == Some(429)
+                {
+                    ErrorClass::Throttling
+                } else if status.is_some_and(|s| s >= 500) {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Client
+                };
+                Self {
+                    class,
+                    message: service.err().message().map_or(message, str::to_string),
+                    code,
+                    status,
+                    request_id: aws_request_id(service.err()),
+                    ambiguous: false,
+                }
+            }
+            SdkError::TimeoutError(_) => {
+                Self { ambiguous: true, ..Self::transport(ErrorClass::Timeout, message) }
+            }
+            SdkError::DispatchFailure(failure) => {
+                let class = if failure.is_timeout() { ErrorClass::Timeout } else { ErrorClass::Connection };
+                // A connection that closed after the request went out may have applied it.
+                Self { ambiguous: !failure.is_user(), ..Self::transport(class, message) }
+            }
+            SdkError::ResponseError(_) => {
+                Self { ambiguous: true, ..Self::transport(ErrorClass::Connection, message) }
+            }
+            _ => Self::transport(ErrorClass::Client, message),
+        }
+    }
+
+    fn transport(class: ErrorClass, message: String) -> Self {
+        Self { class, code: None, message, status: None, request_id: None, ambiguous: false }
+    }
+}
+
+fn raw_status<R: fmt::Debug + 'static>(raw: &R) -> Option<u16> {
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<aws_smithy_runtime_api::http::Response>()
+        .map(|r| r.status().as_u16())
+}
+
+fn aws_request_id<E: ProvideErrorMetadata>(error: &E) -> Option<String> {
+    error.meta().extra("aws_request_id").map(str::to_string)
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.code, self.status) {
+            (Some(code), Some(status)) => write!(f, "{code} (HTTP {status}): {}", self.message),
+            (Some(code), None) => write!(f, "{code}: {}", self.message),
+            (None, _) => write!(f, "{} error: {}", self.class.name(), self.message),
+        }
+    }
+}
+
+/// The retry settings in force for one step: the step's, over `defaults.retry`, over these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub multiplier: f64,
+    pub jitter: Jitter,
+    /// Classes and codes to retry. `None`: the four classes.
+    pub on: Option<Vec<String>>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+            multiplier: 2.0,
+            jitter: Jitter::Full,
+            on: None,
+        }
+    }
+}
+
+/// Codes never retried unless `on:` names them.
+const NEVER_RETRIED: &[&str] = &[
+    "ValidationException",
+    "AccessDeniedException",
+    "InvalidNonceException",
+    "InvalidClientTokenException",
+    "JobNotFoundException",
+    "ResourceNotFoundException",
+];
+
+impl RetryPolicy {
+    pub fn resolve(layers: &[Option<&RetrySpec>]) -> Self {
+        let mut policy = Self::default();
+        for spec in layers.iter().rev().flatten() {
+            if let Some(n) = spec.max_attempts {
+                policy.max_attempts = n;
+            }
+            if let Some(d) = spec.initial_delay {
+                policy.initial_delay = d.0;
+            }
+            if let Some(d) = spec.max_delay {
+                policy.max_delay = d.0;
+            }
+            if let Some(m) = spec.multiplier {
+                policy.multiplier = m;
+            }
+            if let Some(j) = spec.jitter {
+                policy.jitter = j;
+            }
+            if let Some(on) = &spec.on {
+                policy.on = Some(on.clone());
+            }
+        }
+        policy
+    }
+
+    pub fn should_retry(&self, error: &CallError) -> bool {
+        let code = error.code.as_deref();
+        match &self.on {
+            Some(on) => on.iter().any(|entry| Some(entry.as_str()) == code || entry == error.class.name()),
+            None => error.class != ErrorClass::Client && !code.is_some_and(|c| NEVER_RETRIED.contains(&c)),
+        }
+    }
+
+    /// The wait before attempt `attempt + 1` (attempts count from 1).
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(63) as i32;
+        let base = self.initial_delay.as_secs_f64() * self.multiplier.powi(exponent);
+        let capped = base.min(self.max_delay.as_secs_f64());
+        let seconds = match self.jitter {
+            Jitter::Full => rng.random_range(0.0..=capped),
+            Jitter::None => capped,
+        };
+        Duration::from_secs_f64(seconds)
+    }
+
+    /// One line for `--dry-run` and the docs.
+    pub fn describe(&self) -> String {
+        let on = match &self.on {
+            Some(on) => on.join(", "),
+            None => "throttling, 5xx, timeouts and broken connections".into(),
+        };
+        format!(
+            "up to {} attempts; delays {} growing x{} to at most {}{}; retries {on}",
+            self.max_attempts,
+            humantime::format_duration(self.initial_delay),
+            self.multiplier,
+            humantime::format_duration(self.max_delay),
+            if self.jitter == Jitter::Full { ", full jitter" } else { "" },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallError, ErrorClass, RetryPolicy};
+    use crate::playbook::Jitter;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::time::Duration;
+
+    fn error(class: ErrorClass, code: Option<&str>) -> CallError {
+        CallError {
+            class,
+            code: code.map(str::to_string),
+            message: String::new(),
+            status: None,
+            request_id: None,
+            ambiguous: false,
+        }
+    }
+
+    #[test]
+    fn the_default_retries_the_four_classes_and_never_validation() {
+        let policy = RetryPolicy::default();
+        for class in
+            [ErrorClass::Throttling, ErrorClass::Transient, ErrorClass::Timeout, ErrorClass::Connection]
+        {
+            assert!(policy.should_retry(&error(class, None)), "{class:?}");
+        }
+        assert!(!policy.should_retry(&error(ErrorClass::Client, Some("ValidationException"))));
+        assert!(!policy.should_retry(&error(ErrorClass::Client, Some("ConflictException"))));
+    }
+
+    #[test]
+    fn on_lists_classes_and_codes() {
+        let policy = RetryPolicy {
+            on: Some(vec!["throttling".into(), "ConflictException".into()]),
+            ..RetryPolicy::default()
+        };
+        assert!(policy.should_retry(&error(ErrorClass::Throttling, Some("ThrottlingException"))));
+        assert!(policy.should_retry(&error(ErrorClass::Client, Some("ConflictException"))));
+        assert!(!policy.should_retry(&error(ErrorClass::Transient, None)));
+    }
+
+    #[test]
+    fn delays_grow_to_the_cap_and_jitter_stays_below_it() {
+        let policy = RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() };
+        let mut rng = StdRng::seed_from_u64(1);
+        let delays: Vec<_> = (1..=9).map(|a| policy.delay(a, &mut rng)).collect();
+        assert_eq!(delays[0], Duration::from_millis(200));
+        assert_eq!(delays[1], Duration::from_millis(400));
+        assert_eq!(delays[8], Duration::from_secs(20));
+        let full = RetryPolicy::default();
+        for attempt in 1..20 {
+            assert!(full.delay(attempt, &mut rng) <= Duration::from_secs(20));
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Secrets: loaded from the environment or a file when a run starts, and masked in every
+//! channel (logs, progress, errors, reports, the journal). The masker also learns values found
+//! at run time, such as the `artifactCredentials` in CodePipeline job details.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::playbook::{Playbook, SecretSource};
+
+/// What masked text shows instead of a secret.
+pub const MASK: &str = "********";
+/// Shorter values cannot be masked without garbling ordinary text.
+pub const MIN_SECRET_LEN: usize = 4;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("secret `{name}`: the environment variable {variable} is not set")]
+    MissingEnv { name: String, variable: String },
+    #[error("secret `{name}`: cannot read {}: {message}", path.display())]
+    File { name: String, path: PathBuf, message: String },
+    #[error("secret `{name}` is shorter than {MIN_SECRET_LEN} characters, too short to be masked reliably")]
+    TooShort { name: String },
+}
+
+/// Loads every secret the playbook declares. Files are relative to the playbook's folder.
+pub fn load(playbook: &Playbook, base: &Path) -> Result<BTreeMap<String, String>, SecretError> {
+    let mut values = BTreeMap::new();
+    for (name, source) in &playbook.secrets {
+        let value = match source {
+            SecretSource::Env(variable) => std::env::var(variable)
+                .map_err(|_| SecretError::MissingEnv { name: name.clone(), variable: variable.clone() })?,
+            SecretSource::File(path) => {
+                let path = base.join(path);
+                let text = std::fs::read_to_string(&path).map_err(|e| SecretError::File {
+                    name: name.clone(),
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                text.strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text)
+                    .to_string()
+            }
+        };
+        if value.chars().count() < MIN_SECRET_LEN {
+            return Err(SecretError::TooShort { name: name.clone() });
+        }
+        values.insert(name.clone(), value);
+    }
+    Ok(values)
+}
+
+/// Replaces every known secret value in text and JSON with [`MASK`].
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    values: Arc<RwLock<Vec<String>>>,
+}
+
+impl Masker {
+    pub fn new<I: IntoIterator<Item = String>>(values: I) -> Self {
+        let masker = Self::default();
+        for value in values {
+            masker.add(&value);
+        }
+        masker
+    }
+
+    /// Learns a value to mask from now on.
+    pub fn add(&self, value: &str) {
+        if value.chars().count() < MIN_SECRET_LEN {
+            return;
+        }
+        let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
+        if !values.iter().any(|v| v == value) {
+            values.push(value.to_string());
+            // Longest first, so a secret that contains another is masked whole.
+            values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = text.to_string();
+        for value in values.iter() {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    pub fn mask_json(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.mask(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.mask_json(v)).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), self.mask_json(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Learns the secrets inside an action's output (CodePipeline's artifact credentials).
+    pub fn learn_from_output(&self, output: &Value) {
+        if let Some(credentials) = output.pointer("/jobDetails/data/artifactCredentials") {
+            for key in ["accessKeyId", "secretAccessKey", "sessionToken"] {
+                if let Some(value) = credentials.get(key).and_then(Value::as_str) {
+                    self.add(value);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MASK, Masker};
+    use serde_json::json;
+
+    #[test]
+    fn masks_known_values_in_text_and_json_longest_first() {
+        let masker =
+            Masker::new(["token-1234".to_string(), "token-1234-extra".to_string(), "abc".to_string()]);
+        assert_eq!(masker.mask("a token-1234-extra and token-1234 abc"), format!("a {MASK} and {MASK} abc"));
+        let output = json!({"jobDetails": {"data": {"artifactCredentials": {"accessKeyId": "ASIAXXXX", "secretAccessKey": "s3cr3t-key", "sessionToken": "sess-token"}}}});
+        masker.learn_from_output(&output);
+        assert_eq!(
+            masker.mask_json(&output)["jobDetails"]["data"]["artifactCredentials"]["secretAccessKey"],
+            MASK
+        );
+        assert_eq!(masker.mask("key s3cr3t-key"), format!("key {MASK}"));
+    }
+}
