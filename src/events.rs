@@ -112,6 +112,15 @@ fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// ` item 3 (engi-...)`, or what there is of it.
+fn item_text(item: Option<usize>, label: &str) -> String {
+    let mut text = item.map(|i| format!(" item {i}")).unwrap_or_default();
+    if !label.is_empty() {
+        text.push_str(&format!(" ({label})"));
+    }
+    text
+}
+
 fn counts_text(c: &Counts) -> String {
     let mut text = format!("{} succeeded, {} failed, {} skipped", c.succeeded, c.failed, c.skipped);
     if c.not_started > 0 {
@@ -146,16 +155,20 @@ impl Reporter for PlainReporter {
             Event::Retrying { .. } => None,
             Event::ItemFinished { step, item, label, status: ItemStatus::Failed, attempts, error } => {
                 Some(format!(
-                    "step {step}{} {label} failed after {attempts} attempt{}: {}",
-                    item.map(|i| format!(" item {i}")).unwrap_or_default(),
-                    if *attempts == 1 { "" } else { "s" },
+                    "step {step}{} failed {}: {}",
+                    item_text(*item, label),
+                    match attempts {
+                        0 => "before sending".to_string(),
+                        1 => "after 1 attempt".to_string(),
+                        n => format!("after {n} attempts"),
+                    },
                     error.as_deref().unwrap_or("unknown error")
                 ))
             }
             Event::ItemFinished { step, item, label, status, attempts, error } if self.verbose => {
                 Some(format!(
-                    "step {step}{} {label} {}{} ({attempts} attempts)",
-                    item.map(|i| format!(" item {i}")).unwrap_or_default(),
+                    "step {step}{} {}{} ({attempts} attempts)",
+                    item_text(*item, label),
                     status.name(),
                     error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
                 ))

@@ -27,10 +27,10 @@ static TASK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("^(arn:.*|task-[0-9a-z]{13})$").expect("valid pattern"));
 static OPPORTUNITY: LazyLock<Regex> = LazyLock::new(|| Regex::new("^O[0-9]{1,19}$").expect("valid pattern"));
 static CLIENT_TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new("^.{1,255}$").expect("valid pattern"));
-static TAG_KEY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$").expect("valid pattern"));
-static TAG_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$").expect("valid pattern"));
+/// Tag keys and values share a character set; their lengths are checked apart (a counted
+/// repetition of Unicode classes would make a needlessly large automaton).
+static TAG_TEXT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").expect("valid pattern"));
 
 const STATUSES: &[&str] = &["ACCEPTED", "PENDING", "REJECTED", "EXPIRED"];
 const PAYLOAD_TYPES: &[&str] = &["OpportunityInvitation", "LeadInvitation"];
@@ -322,8 +322,8 @@ impl Engagements {
             }
             for item in items {
                 let tag = Input::new(item)?;
-                tag.matching("Key", true, (1, 128), &TAG_KEY)?;
-                tag.matching("Value", true, (0, 256), &TAG_VALUE)?;
+                tag.matching("Key", true, (1, 128), &TAG_TEXT)?;
+                tag.matching("Value", true, (0, 256), &TAG_TEXT)?;
             }
         }
         let invitation_id = identifier.rsplit('/').next().unwrap_or(identifier).to_string();
@@ -450,5 +450,22 @@ fn parse_token(token: Option<&str>) -> Result<usize, ApiError> {
                 ApiError::validation("NextToken", format!("The pagination token {token} is not valid"))
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ACCOUNT, CATALOG, CLIENT_TOKEN, ENGAGEMENT, INVITATION, OPPORTUNITY, TAG_TEXT, TASK};
+
+    /// Every pattern compiles (they are built lazily, on the first request that needs one).
+    #[test]
+    fn every_pattern_compiles() {
+        for pattern in
+            [&CATALOG, &INVITATION, &ENGAGEMENT, &ACCOUNT, &TASK, &OPPORTUNITY, &CLIENT_TOKEN, &TAG_TEXT]
+        {
+            assert!(!pattern.as_str().is_empty());
+        }
+        assert!(TAG_TEXT.is_match("team:sales North-America"));
+        assert!(!TAG_TEXT.is_match("bad#key"));
     }
 }

@@ -105,7 +105,6 @@ impl<'a> Caller<'a> {
                 limiter.acquire().await;
             }
             self.attempts.fetch_add(1, Ordering::Relaxed);
-            let started = tokio::time::Instant::now();
             let result = match tokio::time::timeout(self.timeout, attempt()).await {
                 Ok(result) => result,
                 Err(_) => Err(CallError::timeout(self.timeout)),
@@ -122,8 +121,7 @@ impl<'a> Caller<'a> {
             }
             if error.class == ErrorClass::Throttling {
                 self.throttled.fetch_add(1, Ordering::Relaxed);
-                let elapsed = started.elapsed().as_secs_f64().max(0.001);
-                self.limiters[0].throttled(1.0 / elapsed).await;
+                self.limiters[0].throttled().await;
             }
             if tries >= self.policy.max_attempts || !self.policy.should_retry(&error) {
                 return Err(error);

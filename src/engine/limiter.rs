@@ -1,9 +1,11 @@
 //! Client-side rate limits: one token bucket per service, shared by every step that calls it.
 //!
 //! The bucket starts at the playbook's `rate-limits` (or unlimited). When the service
-//! throttles anyway, the rate drops to half of what was being sent (multiplicative decrease)
-//! and then climbs back slowly on success (additive increase) up to the configured limit, so
-//! a bulk run converges on the real quota instead of storming it with retries.
+//! throttles anyway, the rate drops by 30% (at most once a second, so a burst of throttled
+//! answers to calls already in flight counts once), then climbs back 2% per success up to the
+//! configured limit. A bulk run thus converges on the real quota instead of storming it with
+//! retries. A configured limit is trusted within a factor of two: adaptation never goes below
+//! half of it.
 
 use std::time::Duration;
 
@@ -18,6 +20,10 @@ const MIN_RATE: f64 = 0.1;
 const MARGIN: f64 = 0.97;
 /// How much of the rate a throttled answer takes away (the AWS SDKs' adaptive mode uses 0.7).
 const DECREASE: f64 = 0.7;
+/// How much each success gives back.
+const INCREASE: f64 = 1.02;
+/// Throttled answers within this long after a decrease do not decrease again.
+const COOLDOWN: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -33,11 +39,17 @@ struct Bucket {
     /// The earliest time the next call may go.
     next: Instant,
     throttles: u64,
+    last_decrease: Option<Instant>,
+    /// Calls sent in the current second, to estimate the rate when there is no limit.
+    window: (Instant, u32),
 }
 
 impl RateLimiter {
     pub fn new(limit: Option<f64>) -> Self {
-        Self { state: Mutex::new(Bucket { limit, rate: limit, next: Instant::now(), throttles: 0 }) }
+        let now = Instant::now();
+        let bucket =
+            Bucket { limit, rate: limit, next: now, throttles: 0, last_decrease: None, window: (now, 0) };
+        Self { state: Mutex::new(bucket) }
     }
 
     /// Waits for this call's turn. Calls are spaced evenly at the current rate (a bucket of
@@ -45,10 +57,14 @@ impl RateLimiter {
     pub async fn acquire(&self) {
         let wait = {
             let mut bucket = self.state.lock().await;
+            let now = Instant::now();
+            if now.duration_since(bucket.window.0) >= Duration::from_secs(1) {
+                bucket.window = (now, 0);
+            }
+            bucket.window.1 += 1;
             let Some(rate) = bucket.rate else {
                 return;
             };
-            let now = Instant::now();
             let slot = bucket.next.max(now);
             bucket.next = slot + Duration::from_secs_f64(1.0 / (rate * MARGIN));
             slot - now
@@ -58,25 +74,33 @@ impl RateLimiter {
         }
     }
 
-    /// The service throttled: cut the rate (from the limit, or from what was observed).
-    pub async fn throttled(&self, observed_rate: f64) {
+    /// The service throttled: cut the rate by 30%, once per cooldown.
+    pub async fn throttled(&self) {
         let mut bucket = self.state.lock().await;
         bucket.throttles += 1;
-        let current = bucket.rate.unwrap_or(observed_rate.max(MIN_RATE));
-        let lowered = (current * DECREASE).max(MIN_RATE);
+        let now = Instant::now();
+        if bucket.last_decrease.is_some_and(|at| now.duration_since(at) < COOLDOWN) {
+            return;
+        }
+        bucket.last_decrease = Some(now);
+        let sent =
+            f64::from(bucket.window.1).max(1.0) / now.duration_since(bucket.window.0).as_secs_f64().max(1.0);
+        let current = bucket.rate.unwrap_or(sent);
+        let floor = bucket.limit.map_or(MIN_RATE, |limit| limit / 2.0);
+        let lowered = (current * DECREASE).max(floor);
         bucket.rate = Some(lowered);
         // Everyone waits a full interval at the new rate before trying again.
-        bucket.next = bucket.next.max(Instant::now() + Duration::from_secs_f64(1.0 / lowered));
+        bucket.next = bucket.next.max(now + Duration::from_secs_f64(1.0 / lowered));
     }
 
-    /// A call succeeded: climb back towards the limit, 5% per success.
+    /// A call succeeded: climb back towards the limit.
     pub async fn succeeded(&self) {
         let mut bucket = self.state.lock().await;
         if let Some(rate) = bucket.rate {
-            let raised = rate * 1.05 + 0.01;
+            let raised = rate * INCREASE + 0.01;
             bucket.rate = match bucket.limit {
                 Some(limit) => Some(raised.min(limit)),
-                // Unlimited before throttling: go back to unlimited once well above where we were.
+                // Unlimited before throttling: unlimited again once far above any quota.
                 None if raised > 1000.0 => None,
                 None => Some(raised),
             };
@@ -114,22 +138,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn throttling_halves_the_rate_and_success_brings_it_back_to_the_limit() {
+    async fn throttling_cuts_the_rate_once_per_cooldown_and_success_restores_it() {
         let limiter = RateLimiter::new(Some(10.0));
-        limiter.throttled(10.0).await;
+        limiter.throttled().await;
         assert_eq!(limiter.rate().await, Some(7.0));
+        // A second throttled answer within the cooldown changes nothing.
+        limiter.throttled().await;
+        assert_eq!(limiter.rate().await, Some(7.0));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        limiter.throttled().await;
+        assert_eq!(limiter.rate().await, Some(5.0), "never below half the configured limit");
         for _ in 0..1000 {
             limiter.succeeded().await;
         }
         assert_eq!(limiter.rate().await, Some(10.0));
-        assert_eq!(limiter.throttles().await, 1);
+        assert_eq!(limiter.throttles().await, 3);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unlimited_service_gets_a_rate_when_it_throttles() {
         let limiter = RateLimiter::new(None);
         assert_eq!(limiter.rate().await, None);
-        limiter.throttled(40.0).await;
-        assert_eq!(limiter.rate().await, Some(28.0));
+        for _ in 0..40 {
+            limiter.acquire().await;
+        }
+        limiter.throttled().await;
+        assert_eq!(limiter.rate().await, Some(28.0), "70% of the 40 calls sent this second");
     }
 }

@@ -549,7 +549,7 @@ impl Engine {
         {
             object.insert("client-token".into(), Value::String(derived_token(&plan.token_seed, &key)));
         }
-        let violations = crate::schema::validate_action(plan.kind, &input);
+        let violations = coerce_to_schema(plan.kind, &mut input);
         if let Some(violation) = violations.first() {
             let at = Pointer::from_json_pointer(&format!("/steps/{}/{}", plan.index, plan.kind.name()));
             let mut path = at;
@@ -604,6 +604,39 @@ impl Engine {
             }
         }
     }
+}
+
+/// Checks a rendered input against the action's schema, first turning values into the type
+/// the API wants where the intent is plain: `"{{ index }}"` yields 3 where a string is
+/// wanted, and a CSV cell yields "50" where an integer is. Returns what still does not fit.
+fn coerce_to_schema(kind: ActionKind, input: &mut Value) -> Vec<crate::schema::Violation> {
+    use crate::schema::Problem;
+    for _ in 0..8 {
+        let violations = crate::schema::validate_action(kind, input);
+        let mut changed = false;
+        for violation in &violations {
+            let Problem::WrongType { expected } = &violation.problem else { continue };
+            let Some(slot) = input.pointer_mut(&violation.at.to_json_pointer()) else { continue };
+            let coerced = match (
+                &*slot,
+                expected.iter().any(|t| t == "string"),
+                expected.iter().any(|t| t == "integer"),
+            ) {
+                (Value::Number(n), true, _) => Some(Value::String(n.to_string())),
+                (Value::Bool(b), true, _) => Some(Value::String(b.to_string())),
+                (Value::String(s), _, true) => s.trim().parse::<i64>().ok().map(Value::from),
+                _ => None,
+            };
+            if let Some(value) = coerced {
+                *slot = value;
+                changed = true;
+            }
+        }
+        if !changed {
+            return violations;
+        }
+    }
+    crate::schema::validate_action(kind, input)
 }
 
 fn add_counts(total: &mut Counts, step: &Counts) {

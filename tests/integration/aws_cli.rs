@@ -5,44 +5,29 @@
 //! `scripts/test` installs the AWS CLI with pip; this test fails (it does not skip) when the
 //! `aws` command is missing.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::crate_dir;
+use crate::helpers::{EmulatorProcess, crate_dir};
 
-/// A `handoff emulator` process, stopped when dropped.
-struct EmulatorProcess {
-    child: Child,
+/// The emulator with an AWS CLI configuration beside it.
+struct CliEmulator {
+    emulator: EmulatorProcess,
     url: String,
     _config_dir: tempfile::TempDir,
     aws_config: PathBuf,
 }
 
-impl EmulatorProcess {
+impl CliEmulator {
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("handoff"))
-            .args(["emulator", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("handoff emulator starts");
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-        reader.read_line(&mut first).expect("first line");
-        // Keep draining what the emulator prints, as a terminal would.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url =
-            first.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let emulator = EmulatorProcess::start(args);
         // Client-side validation off, so the emulator's own checks are what answers.
         let config_dir = tempfile::tempdir().expect("temporary directory");
         let aws_config = config_dir.path().join("config");
         std::fs::write(&aws_config, "[default]\nparameter_validation = false\n").expect("aws config");
-        Self { child, url, _config_dir: config_dir, aws_config }
+        Self { url: emulator.url.clone(), emulator, _config_dir: config_dir, aws_config }
     }
 
     /// Runs `aws --endpoint-url URL ARGS...` with the emulator's credentials.
@@ -62,6 +47,7 @@ impl EmulatorProcess {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_MAX_ATTEMPTS", "1")
             .env("AWS_RETRY_MODE", "standard")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN");
         for (key, value) in env {
@@ -76,18 +62,7 @@ impl EmulatorProcess {
     }
 
     fn summary(&self) -> Value {
-        let output = Command::new("curl")
-            .args(["-sf", &format!("{}/_handoff/summary", self.url)])
-            .output()
-            .expect("curl runs");
-        serde_json::from_slice(&output.stdout).expect("summary is JSON")
-    }
-}
-
-impl Drop for EmulatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.emulator.summary()
     }
 }
 
@@ -130,7 +105,7 @@ const ACTION: &str = "category=Deploy,owner=ThirdParty,provider=AcmeDeploy,versi
 
 #[test]
 fn codepipeline_job_worker_operations_and_errors() {
-    let emulator = EmulatorProcess::start(&["--fixtures", &fixtures()]);
+    let emulator = CliEmulator::start(&["--fixtures", &fixtures()]);
     let polled = emulator
         .aws(&[
             "codepipeline",
@@ -274,7 +249,7 @@ fn codepipeline_job_worker_operations_and_errors() {
 #[test]
 fn partner_central_invitation_operations_and_errors() {
     let emulator =
-        EmulatorProcess::start(&["--fixtures", &fixtures(), "--task-delay", "300ms", "--quota", "off"]);
+        CliEmulator::start(&["--fixtures", &fixtures(), "--task-delay", "300ms", "--quota", "off"]);
     let list = |extra: &[&str]| {
         let mut args = vec![
             "partnercentral-selling",
@@ -401,7 +376,7 @@ fn partner_central_invitation_operations_and_errors() {
 
 #[test]
 fn signatures_are_verified() {
-    let emulator = EmulatorProcess::start(&[]);
+    let emulator = CliEmulator::start(&[]);
     let poll = ["codepipeline", "poll-for-third-party-jobs", "--action-type-id", ACTION];
     emulator.aws_with(&poll, &[("AWS_SECRET_ACCESS_KEY", "not-the-secret")]).error(
         "InvalidSignatureException",
@@ -424,7 +399,7 @@ fn signatures_are_verified() {
 
 #[test]
 fn the_accept_quota_throttles() {
-    let emulator = EmulatorProcess::start(&["--fixtures", &fixtures(), "--quota", "accept=1/m"]);
+    let emulator = CliEmulator::start(&["--fixtures", &fixtures(), "--quota", "accept=1/m"]);
     let accept = |id: &str| {
         emulator.aws(&[
             "partnercentral-selling",
@@ -447,7 +422,7 @@ fn the_accept_quota_throttles() {
 /// A third signer (curl's) and a request no SDK would send: an unknown operation.
 #[test]
 fn unknown_operations_get_unknown_operation_exception() {
-    let emulator = EmulatorProcess::start(&[]);
+    let emulator = CliEmulator::start(&[]);
     let output = Command::new("curl")
         .args([
             "-s",

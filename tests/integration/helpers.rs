@@ -26,6 +26,7 @@ pub struct Test {
     dir: TempDir,
     args: Vec<String>,
     cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Test {
@@ -34,7 +35,26 @@ impl Test {
             dir: tempfile::tempdir().expect("temporary directory"),
             args: vec!["--color".into(), "never".into()],
             cwd: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for the run.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// The emulator's credentials and region, and nothing else from the machine's AWS setup.
+    pub fn aws_env(self, emulator: &EmulatorProcess) -> Self {
+        self.env("AWS_ACCESS_KEY_ID", "AKIAHANDOFFEMULATOR1")
+            .env("AWS_SECRET_ACCESS_KEY", "handoff-emulator-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("HANDOFF_TEST_ENDPOINT", emulator.url.clone())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Writes `contents` to `name` inside the test's directory.
@@ -68,7 +88,20 @@ impl Test {
             .args(&self.args)
             .current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()))
             .env_remove("NO_COLOR")
-            .timeout(std::time::Duration::from_secs(60));
+            // Tests talk to loopback only: no instance metadata, no profile files.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/handoff-test-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/handoff-test-credentials")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .timeout(std::time::Duration::from_secs(300));
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
         let output = command.output().expect("handoff runs");
         Output {
             code: output.status.code().unwrap_or(-1),
@@ -92,5 +125,58 @@ impl Output {
     pub fn stdout(self, expected: &str) -> Self {
         assert_eq!(self.stdout, expected);
         self
+    }
+}
+
+/// A `handoff emulator` process on a free port, stopped when dropped.
+#[derive(Debug)]
+pub struct EmulatorProcess {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl EmulatorProcess {
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("handoff"))
+            .args(["emulator", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("handoff emulator starts");
+        let mut first = String::new();
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        reader.read_line(&mut first).expect("first line");
+        // Keep draining what the emulator prints, as a terminal would.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let url =
+            first.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Self { child, url }
+    }
+
+    /// GETs an admin endpoint (`summary`, `state`, `ledger`) as JSON.
+    pub fn get(&self, endpoint: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let address = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
+        write!(stream, "GET /_handoff/{endpoint} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{endpoint} is not JSON ({e}): {body}"))
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        self.get("summary")
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

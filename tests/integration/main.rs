@@ -7,4 +7,5 @@ mod examples;
 mod fixtures;
 mod helpers;
 mod hostile;
+mod run;
 mod schemas;
