@@ -175,6 +175,8 @@ impl fmt::Display for ActionKind {
 pub struct ActionContext<'a> {
     pub clients: &'a crate::aws::Clients,
     pub caller: &'a crate::engine::Caller<'a>,
+    /// Batches the task checks of a `wait-for-acceptance` step's items.
+    pub watcher: Option<&'a std::sync::Arc<wait_for_acceptance::TaskWatcher>>,
 }
 
 impl std::fmt::Debug for ActionContext<'_> {

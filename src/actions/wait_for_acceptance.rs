@@ -38,54 +38,207 @@ pub struct Request {
 
 const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// The most task ids ListEngagementByAcceptingInvitationTasks takes in one call.
+const BATCH: usize = 10;
 
 pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
     use crate::engine::{CallError, Outcome};
     let interval = request.poll_interval.map_or(DEFAULT_POLL_INTERVAL, |d| d.0);
     let deadline = tokio::time::Instant::now() + request.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
-    let client = &ctx.clients.partner;
-    loop {
-        let sent = ctx
-            .caller
-            .send(|| async {
-                let output = client
-                    .list_engagement_by_accepting_invitation_tasks()
-                    .catalog(&request.catalog)
-                    .task_identifier(&request.task_id)
-                    .send()
-                    .await
-                    .map_err(|e| CallError::from_sdk(&e))?;
-                Ok(output.task_summaries().first().map(summary).unwrap_or_default())
-            })
-            .await;
-        let task = match sent {
-            Ok(task) => task,
-            Err(error) => return Outcome::Failed { error, output: None },
-        };
-        match task["TaskStatus"].as_str() {
-            Some("COMPLETE") => return Outcome::Succeeded(task),
+    let Some(watcher) = ctx.watcher else {
+        let error = CallError::client("InvalidInput", "wait-for-acceptance needs the engine's task watcher");
+        return Outcome::Failed { error, output: None };
+    };
+    match watcher.wait(request.catalog, request.task_id.clone(), interval, deadline).await {
+        Ok(task) => match task["TaskStatus"].as_str() {
+            Some("COMPLETE") => Outcome::Succeeded(task),
             Some("FAILED") => {
                 let reason = task["ReasonCode"].as_str().unwrap_or("Unknown").to_string();
                 let message = task["Message"].as_str().unwrap_or("the accept task failed").to_string();
-                return Outcome::Failed { error: CallError::client(&reason, message), output: Some(task) };
+                Outcome::Failed { error: CallError::client(&reason, message), output: Some(task) }
             }
-            None => {
-                let message = format!("no accept task {} in catalog {}", request.task_id, request.catalog);
-                return Outcome::Failed {
-                    error: CallError::client("ResourceNotFoundException", message),
-                    output: None,
-                };
+            _ => {
+                let message =
+                    format!("task {} was still IN_PROGRESS when the wait timed out", request.task_id);
+                Outcome::Failed { error: CallError::client("WaitTimeout", message), output: Some(task) }
             }
-            Some(_) => {}
-        }
-        if tokio::time::Instant::now() + interval > deadline {
-            let message = format!("task {} was still IN_PROGRESS when the wait timed out", request.task_id);
-            return Outcome::Failed { error: CallError::client("WaitTimeout", message), output: Some(task) };
-        }
-        tokio::time::sleep(interval).await;
+        },
+        Err(error) => Outcome::Failed { error, output: None },
     }
 }
 
+/// Waits for many accept tasks at once: the waiting items of a step register their task ids,
+/// and one poller asks about ten of them per ListEngagementByAcceptingInvitationTasks call,
+/// instead of one call per task per interval.
+pub struct TaskWatcher {
+    state: std::sync::Mutex<WatchState>,
+    partner: aws_sdk_partnercentralselling::Client,
+    policy: crate::engine::RetryPolicy,
+    limiters: [std::sync::Arc<crate::engine::RateLimiter>; 2],
+    timeout: std::time::Duration,
+}
+
+#[derive(Default)]
+struct WatchState {
+    waiting: std::collections::VecDeque<Waiter>,
+    polling: bool,
+}
+
+struct Waiter {
+    catalog: String,
+    task_id: String,
+    interval: std::time::Duration,
+    deadline: tokio::time::Instant,
+    last: serde_json::Value,
+    reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, crate::engine::CallError>>,
+}
+
+impl std::fmt::Debug for TaskWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskWatcher").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl TaskWatcher {
+    pub fn new(
+        partner: aws_sdk_partnercentralselling::Client,
+        policy: crate::engine::RetryPolicy,
+        limiters: [std::sync::Arc<crate::engine::RateLimiter>; 2],
+        timeout: std::time::Duration,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { state: Default::default(), partner, policy, limiters, timeout })
+    }
+
+    /// Resolves with the task's summary once it is COMPLETE or FAILED, or with the last one
+    /// seen when `deadline` passes.
+    pub async fn wait(
+        self: &std::sync::Arc<Self>,
+        catalog: String,
+        task_id: String,
+        interval: std::time::Duration,
+        deadline: tokio::time::Instant,
+    ) -> Result<serde_json::Value, crate::engine::CallError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.waiting.push_back(Waiter {
+                catalog,
+                task_id,
+                interval,
+                deadline,
+                last: serde_json::Value::Null,
+                reply,
+            });
+            !std::mem::replace(&mut state.polling, true)
+        };
+        if start {
+            tokio::spawn(self.clone().poll());
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(crate::engine::CallError::client("WaitAborted", "the wait was abandoned"))
+        })
+    }
+
+    async fn poll(self: std::sync::Arc<Self>) {
+        loop {
+            let interval = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                match state.waiting.iter().map(|w| w.interval).min() {
+                    Some(interval) => interval,
+                    None => {
+                        state.polling = false;
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep(interval).await;
+            let rounds = self.state.lock().unwrap_or_else(|e| e.into_inner()).waiting.len().div_ceil(BATCH);
+            for _ in 0..rounds {
+                let batch: Vec<Waiter> = {
+                    let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let Some(catalog) = state.waiting.front().map(|w| w.catalog.clone()) else { break };
+                    let mut batch = Vec::new();
+                    let mut rest = std::collections::VecDeque::new();
+                    while let Some(waiter) = state.waiting.pop_front() {
+                        if waiter.catalog == catalog && batch.len() < BATCH {
+                            batch.push(waiter);
+                        } else {
+                            rest.push_back(waiter);
+                        }
+                    }
+                    state.waiting = rest;
+                    batch
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                self.check(batch).await;
+            }
+        }
+    }
+
+    /// One call for up to ten tasks; finished ones are answered, the others wait on.
+    async fn check(&self, mut batch: Vec<Waiter>) {
+        use crate::engine::{CallError, Caller};
+        let on_retry = |_: &crate::engine::RetryNotice| {};
+        let caller =
+            Caller::new(&self.policy, [&self.limiters[0], &self.limiters[1]], self.timeout, &on_retry);
+        let catalog = batch[0].catalog.clone();
+        let ids: Vec<String> = batch.iter().map(|w| w.task_id.clone()).collect();
+        let sent = caller
+            .send(|| async {
+                let output = self
+                    .partner
+                    .list_engagement_by_accepting_invitation_tasks()
+                    .catalog(&catalog)
+                    .set_task_identifier(Some(ids.clone()))
+                    .max_results(100)
+                    .send()
+                    .await
+                    .map_err(|e| CallError::from_sdk(&e))?;
+                Ok(serde_json::Value::Array(output.task_summaries().iter().map(summary).collect()))
+            })
+            .await;
+        let summaries = match sent {
+            Ok(summaries) => summaries,
+            Err(error) => {
+                for waiter in batch {
+                    let _ = waiter.reply.send(Err(error.clone()));
+                }
+                return;
+            }
+        };
+        let now = tokio::time::Instant::now();
+        let mut still_waiting = Vec::new();
+        for mut waiter in batch.drain(..) {
+            let found = summaries.as_array().and_then(|all| {
+                all.iter().find(|s| {
+                    let id = s["TaskId"].as_str().unwrap_or_default();
+                    let arn = s["TaskArn"].as_str().unwrap_or_default();
+                    id == waiter.task_id || arn == waiter.task_id
+                })
+            });
+            match found {
+                None => {
+                    let message = format!("no accept task {} in catalog {}", waiter.task_id, waiter.catalog);
+                    let _ = waiter.reply.send(Err(CallError::client("ResourceNotFoundException", message)));
+                }
+                Some(task) if task["TaskStatus"] != "IN_PROGRESS" => {
+                    let _ = waiter.reply.send(Ok(task.clone()));
+                }
+                Some(task) if now + waiter.interval > waiter.deadline => {
+                    let _ = waiter.reply.send(Ok(task.clone()));
+                }
+                Some(task) => {
+                    waiter.last = task.clone();
+                    still_waiting.push(waiter);
+                }
+            }
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.waiting.extend(still_waiting);
+    }
+}
 fn summary(
     s: &aws_sdk_partnercentralselling::types::ListEngagementByAcceptingInvitationTaskSummary,
 ) -> serde_json::Value {

@@ -133,6 +133,8 @@ struct StepPlan {
     timeout: Duration,
     /// Derived idempotency tokens are unique per playbook, run, step and item.
     token_seed: String,
+    /// The step's shared task watcher, for `wait-for-acceptance`.
+    watcher: Option<Arc<crate::actions::wait_for_acceptance::TaskWatcher>>,
 }
 
 /// The limiters of a run, from the playbook's `rate-limits`.
@@ -146,7 +148,15 @@ pub fn limiters(playbook: &Playbook) -> Limiters {
         ]),
         actions: ActionKind::ALL
             .into_iter()
-            .map(|kind| (kind, rate(limits.actions.get(kind.name()).copied())))
+            .map(|kind| {
+                // An action without a limit of its own adapts under its service's limit, so
+                // adaptation stays bounded by what the user said the service allows.
+                let service = match kind.service() {
+                    Service::CodePipeline => limits.codepipeline,
+                    Service::PartnerCentralSelling => limits.partnercentral_selling,
+                };
+                (kind, rate(limits.actions.get(kind.name()).copied().or(service)))
+            })
             .collect(),
     }
 }
@@ -250,6 +260,17 @@ impl Engine {
                 policy: RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]),
                 timeout: step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
                 token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
+                watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
+                    crate::actions::wait_for_acceptance::TaskWatcher::new(
+                        self.clients.partner.clone(),
+                        RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]),
+                        [
+                            self.limiters.actions[&kind].clone(),
+                            self.limiters.services[&kind.service()].clone(),
+                        ],
+                        step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
+                    )
+                }),
             });
             let context = base_context(input, &secrets, &steps_context);
             let step_started = Instant::now();
@@ -580,8 +601,13 @@ impl Engine {
             });
         };
         let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry);
-        let outcome =
-            plan.kind.execute(input, &ActionContext { clients: &self.clients, caller: &caller }).await;
+        let outcome = plan
+            .kind
+            .execute(
+                input,
+                &ActionContext { clients: &self.clients, caller: &caller, watcher: plan.watcher.as_ref() },
+            )
+            .await;
         let attempts = (caller.attempts(), caller.throttled());
         match outcome {
             Outcome::Succeeded(output) => {
