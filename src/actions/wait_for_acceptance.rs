@@ -49,6 +49,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
         let error = CallError::client("InvalidInput", "wait-for-acceptance needs the engine's task watcher");
         return Outcome::Failed { error, output: None };
     };
+    ctx.caller.note_attempt();
     match watcher.wait(request.catalog, request.task_id.clone(), interval, deadline).await {
         Ok(task) => match task["TaskStatus"].as_str() {
             Some("COMPLETE") => Outcome::Succeeded(task),

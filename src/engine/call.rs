@@ -80,6 +80,12 @@ impl<'a> Caller<'a> {
         self.attempts.load(Ordering::Relaxed)
     }
 
+    /// Counts a request sent on this item's behalf by someone else (the batched task checks
+    /// of `wait-for-acceptance`), so reports do not call the item unsent.
+    pub fn note_attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Attempts the service answered with throttling.
     pub fn throttled(&self) -> u32 {
         self.throttled.load(Ordering::Relaxed)

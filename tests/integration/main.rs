@@ -5,6 +5,7 @@ mod cli;
 mod emulator_sdk;
 mod examples;
 mod fixtures;
+mod flows;
 mod helpers;
 mod hostile;
 mod run;
