@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::Test;
+use crate::helpers::{ACTIONS, Test};
 
 #[test]
 fn version_names_the_package_version() {
@@ -39,17 +39,7 @@ fn completions_are_generated_for_bash() {
 /// references (to steps and items the user has yet to write) are reported.
 #[test]
 fn every_skeleton_matches_its_schema() {
-    let actions = [
-        "acknowledge",
-        "report-success",
-        "report-failure",
-        "poll-jobs",
-        "get-job-details",
-        "accept-invitation",
-        "list-invitations",
-        "wait-for-acceptance",
-    ];
-    for action in actions {
+    for action in ACTIONS {
         let skeleton = Test::new().args(["skeleton", action]).run().code(0).stdout;
         assert!(skeleton.starts_with(&format!("# {action}: ")), "{skeleton}");
         let indented: String = skeleton.lines().map(|l| format!("  {l}\n")).collect();

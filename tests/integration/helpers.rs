@@ -7,6 +7,18 @@ use assert_cmd::Command;
 use pretty_assertions::assert_eq;
 use tempfile::TempDir;
 
+/// Every action, by the name a step uses.
+pub const ACTIONS: [&str; 8] = [
+    "acknowledge",
+    "report-success",
+    "report-failure",
+    "poll-jobs",
+    "get-job-details",
+    "accept-invitation",
+    "list-invitations",
+    "wait-for-acceptance",
+];
+
 /// The directory of this crate, for fixtures and examples.
 pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

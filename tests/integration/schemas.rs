@@ -1,17 +1,6 @@
 //! The schemas the binary embeds are the files in `schemas/`, byte for byte.
 
-use crate::helpers::{Test, crate_dir};
-
-const ACTIONS: [&str; 8] = [
-    "acknowledge",
-    "report-success",
-    "report-failure",
-    "poll-jobs",
-    "get-job-details",
-    "accept-invitation",
-    "list-invitations",
-    "wait-for-acceptance",
-];
+use crate::helpers::{ACTIONS, Test, crate_dir};
 
 #[test]
 fn embedded_playbook_schema_equals_the_file() {
