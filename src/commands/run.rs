@@ -14,7 +14,7 @@ use crate::cli::RunArgs;
 use crate::engine::{self, Engine, RunInput, RunReport};
 use crate::events::{PlainReporter, Reporter};
 use crate::exit::Exit;
-use crate::playbook::{self, Loaded};
+use crate::playbook::Loaded;
 use crate::secrets::{self, Masker};
 use crate::template::Renderer;
 use crate::vars;
@@ -36,8 +36,9 @@ pub fn prepare(report: FileReport, overrides: &[String], color: bool) -> Result<
     if report.errors() > 0 {
         return Err(Exit::Invalid);
     }
-    let source = report.source.expect("a valid file has its source");
-    let loaded = playbook::load_source(&source).map_err(|_| Exit::Invalid)?;
+    let (Some(source), Some(loaded)) = (report.source, report.loaded) else {
+        return Err(Exit::Invalid);
+    };
     let base = source.path.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
     let mut parsed = Vec::new();
     for text in overrides {

@@ -8,13 +8,15 @@ use crate::check::{self, Severity};
 use crate::cli::{Format, ValidateArgs};
 use crate::diagnostic::{self, Diagnostic, Renderer};
 use crate::exit::Exit;
-use crate::playbook;
+use crate::playbook::{self, Loaded};
 use crate::source::SourceFile;
 
 /// The outcome of validating one file.
 #[derive(Debug)]
 pub struct FileReport {
     pub source: Option<SourceFile>,
+    /// The typed playbook, when it passed the schema (`run` goes on with it).
+    pub loaded: Option<Loaded>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -39,24 +41,25 @@ pub fn validate_file(path: &std::path::Path) -> FileReport {
         Err(error) => {
             return FileReport {
                 source: None,
+                loaded: None,
                 diagnostics: diagnostic::from_load_error(None, path.to_path_buf(), &error),
             };
         }
     };
-    let (doc, mut diagnostics) = match playbook::load_source(&source) {
-        Ok(loaded) => (Some(loaded.doc), Vec::new()),
+    let (loaded, failed_doc, mut diagnostics) = match playbook::load_source(&source) {
+        Ok(loaded) => (Some(loaded), None, Vec::new()),
         Err(error) => {
             let diagnostics = diagnostic::from_load_error(Some(&source), source.path.clone(), &error);
-            (error.into_document(), diagnostics)
+            (None, error.into_document(), diagnostics)
         }
     };
     // Semantic checks run even when the schema failed, so every problem shows at once.
-    if let Some(doc) = &doc {
+    if let Some(doc) = loaded.as_ref().map(|l| &l.doc).or(failed_doc.as_ref()) {
         diagnostics
             .extend(check::check(doc).iter().map(|finding| diagnostic::from_finding(&source, doc, finding)));
     }
     diagnostic::sort(&mut diagnostics);
-    FileReport { source: Some(source), diagnostics }
+    FileReport { source: Some(source), loaded, diagnostics }
 }
 
 pub fn run(args: &ValidateArgs, color: bool) -> anyhow::Result<Exit> {
