@@ -46,9 +46,21 @@ pub enum Command {
 
     /// Validate a playbook, then run it against AWS
     #[command(
-        after_help = "Examples:\n  handoff run examples/accept-from-csv.yaml --dry-run\n  handoff run playbook.yaml --var catalog=Sandbox --profile partner\n  handoff run playbook.yaml --endpoint-url http://127.0.0.1:4566\n\nExit status: 0 all steps succeeded, 1 the run finished with failures, 2 the playbook or the command line is invalid (nothing was sent), 4 AWS configuration or credentials are missing, 130/143 stopped by SIGINT/SIGTERM."
+        after_help = "Examples:\n  handoff run examples/accept-from-csv.yaml --dry-run\n  handoff run playbook.yaml --var catalog=Sandbox --profile partner\n  handoff run playbook.yaml --endpoint-url http://127.0.0.1:4566\n\nExit status: 0 all steps succeeded, 1 the run finished with failures, 2 the playbook or the command line is invalid (nothing was sent), 3 another run of this playbook holds the lock, 4 AWS configuration or credentials are missing, 130/143 stopped by SIGINT/SIGTERM."
     )]
     Run(Box<RunArgs>),
+
+    /// List the runs in the journal, newest first
+    #[command(
+        after_help = "Examples:\n  handoff runs\n  handoff runs --format json --limit 5\n\nThe journal is $HANDOFF_STATE, else $XDG_STATE_HOME/handoff/journal.sqlite, else ~/.local/state/handoff/journal.sqlite."
+    )]
+    Runs(RunsArgs),
+
+    /// Show one run from the journal: its steps, counts, failed items and their errors
+    #[command(
+        after_help = "Examples:\n  handoff show 20261123T020000Z-1a2b\n  handoff show 20261123T020000Z-1a2b -v      # every item and attempt\n  handoff show 20261123T020000Z-1a2b --format json"
+    )]
+    Show(ShowArgs),
 
     /// Run a bundled bulk acceptance and job worker against the built-in emulator
     #[command(
@@ -220,9 +232,54 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: Option<u32>,
 
+    /// Continue a stopped or failed run: same run id and tokens; items already done are not sent again
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
     /// Show every item and retry, not only failures
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// Where the run journal is.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The run journal (SQLite) [default: $HANDOFF_STATE, else the XDG state directory]
+    #[arg(long = "state", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Show at most N runs
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run, as `handoff runs` lists it
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Every item and every attempt, not only failures
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

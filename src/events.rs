@@ -51,6 +51,8 @@ pub enum Event {
         action: ActionKind,
         items: Option<usize>,
         concurrency: usize,
+        /// Items already done in the journal, on `--resume`.
+        resumed: usize,
     },
     StepSkipped {
         step: String,
@@ -76,6 +78,10 @@ pub enum Event {
         step: String,
         counts: Counts,
         elapsed: Duration,
+    },
+    /// A signal asked the run to stop: no new item starts; in-flight calls finish.
+    Stopping {
+        signal: &'static str,
     },
     RunFinished {
         counts: Counts,
@@ -138,11 +144,17 @@ impl Reporter for PlainReporter {
             Event::RunStarted { run_id, playbook, steps } => {
                 Some(format!("run {run_id} of {playbook} started: {steps} steps"))
             }
-            Event::StepStarted { step, action, items: Some(n), concurrency } => {
+            Event::StepStarted { step, action, items: Some(n), concurrency, resumed: 0 } => {
                 Some(format!("step {step} ({action}) started: {n} items, concurrency {concurrency}"))
             }
-            Event::StepStarted { step, action, items: None, .. } => {
+            Event::StepStarted { step, action, items: Some(n), concurrency, resumed } => Some(format!(
+                "step {step} ({action}) resumed: {n} items, {resumed} done before, concurrency {concurrency}"
+            )),
+            Event::StepStarted { step, action, items: None, resumed: 0, .. } => {
                 Some(format!("step {step} ({action}) started"))
+            }
+            Event::StepStarted { step, action, items: None, .. } => {
+                Some(format!("step {step} ({action}) done before, not sent again"))
             }
             Event::StepSkipped { step, reason } => Some(format!("step {step} skipped: {reason}")),
             Event::Retrying { step, item, attempt, max_attempts, delay, error } if self.verbose => {
@@ -177,6 +189,9 @@ impl Reporter for PlainReporter {
             Event::StepFinished { step, counts, elapsed } => {
                 Some(format!("step {step} finished in {}: {}", seconds(*elapsed), counts_text(counts)))
             }
+            Event::Stopping { signal } => Some(format!(
+                "{signal}: stopping; no new item starts, calls in flight finish (signal again to exit at once)"
+            )),
             Event::RunFinished { counts, failed_steps, elapsed, stopped } => Some(format!(
                 "run {} in {}: {}{}",
                 if *stopped {

@@ -17,6 +17,7 @@ pub mod emulator;
 pub mod engine;
 pub mod events;
 pub mod exit;
+pub mod journal;
 pub mod playbook;
 pub mod schema;
 pub mod secrets;

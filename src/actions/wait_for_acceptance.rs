@@ -50,7 +50,11 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
         return Outcome::Failed { error, output: None };
     };
     ctx.caller.note_attempt();
-    match watcher.wait(request.catalog, request.task_id.clone(), interval, deadline).await {
+    let waited = tokio::select! {
+        waited = watcher.wait(request.catalog, request.task_id.clone(), interval, deadline) => waited,
+        () = ctx.caller.stopped() => Err(CallError::stopped()),
+    };
+    match waited {
         Ok(task) => match task["TaskStatus"].as_str() {
             Some("COMPLETE") => Outcome::Succeeded(task),
             Some("FAILED") => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::run::{execute, prepare};
+use super::run::{RunSettings, execute, prepare};
 use super::validate::validate_file;
 use crate::aws::AwsOptions;
 use crate::cli::DemoArgs;
@@ -60,7 +60,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
                 static_credentials: Some((DEFAULT_ACCESS_KEY.into(), DEFAULT_SECRET_KEY.into())),
                 ..AwsOptions::default()
             };
-            let exit = execute(&prepared, options, false, None, reporter.clone()).await?;
+            let settings = RunSettings {
+                dry_run: false,
+                concurrency: None,
+                resume: None,
+                // The demo keeps its journal in its own folder, out of the user's history.
+                journal: Some(dir.path().join("journal.sqlite")),
+                arguments: vec!["demo".into()],
+                reporter: reporter.clone(),
+            };
+            let exit = execute(&prepared, options, settings).await?;
             if exit != Exit::Success {
                 worst = exit;
             }

@@ -12,6 +12,7 @@ mod completions;
 mod demo;
 mod emulator;
 mod run;
+mod runs;
 mod schema;
 mod skeleton;
 mod validate;
@@ -26,6 +27,8 @@ pub fn run() -> Exit {
         Command::Completions(args) => completions::run(&args),
         Command::Emulator(args) => emulator::run(&args),
         Command::Run(args) => run::run(&args, stderr_color(cli.color)),
+        Command::Runs(args) => runs::runs(&args),
+        Command::Show(args) => runs::show(&args),
         Command::Demo(args) => demo::run(&args),
     };
     result.unwrap_or_else(|error| {

@@ -191,6 +191,7 @@ fn admin(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
         "/_handoff/summary" => shared.world().summary(),
         "/_handoff/state" => shared.world().state(),
         "/_handoff/ledger" => json!(shared.world().ledger.entries()),
+        "/_handoff/credentials" => shared.world().credentials(),
         "/" | "/_handoff/health" => json!({"status": "ok"}),
         _ => return plain(StatusCode::NOT_FOUND, "unknown admin endpoint; try /_handoff/summary"),
     };

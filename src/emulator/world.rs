@@ -164,6 +164,21 @@ impl World {
         json!({"jobs": jobs, "invitations": invitations, "tasks": tasks})
     }
 
+    /// The artifact credentials handed out with job details: the secrets tests search
+    /// handoff's output and journal for.
+    pub fn credentials(&self) -> Value {
+        let credentials: Vec<Value> = self
+            .jobs
+            .all()
+            .iter()
+            .map(|j| {
+                let (key, secret, session) = &j.artifact_credentials;
+                json!({"job": j.id, "accessKeyId": key, "secretAccessKey": secret, "sessionToken": session})
+            })
+            .collect();
+        Value::Array(credentials)
+    }
+
     /// Counts for the summary endpoint.
     pub fn summary(&mut self) -> Value {
         let state = self.state();

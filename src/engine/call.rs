@@ -8,6 +8,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::limiter::RateLimiter;
 use super::retry::{CallError, ErrorClass, RetryPolicy};
@@ -43,6 +44,8 @@ pub struct Caller<'a> {
     pub limiters: [&'a RateLimiter; 2],
     pub timeout: Duration,
     pub on_retry: &'a (dyn Fn(&RetryNotice) + Send + Sync),
+    /// The run's stop signal: no new attempt starts once it fires.
+    cancel: CancellationToken,
     attempts: AtomicU32,
     throttled: AtomicU32,
     ambiguous: AtomicBool,
@@ -69,10 +72,22 @@ impl<'a> Caller<'a> {
             limiters,
             timeout,
             on_retry,
+            cancel: CancellationToken::new(),
             attempts: AtomicU32::new(0),
             throttled: AtomicU32::new(0),
             ambiguous: AtomicBool::new(false),
         }
+    }
+
+    /// Stops starting attempts once `cancel` fires (the run was asked to stop).
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Resolves when the run is asked to stop; long waits (task polling) race it.
+    pub async fn stopped(&self) {
+        self.cancel.cancelled().await;
     }
 
     /// Attempts made so far, over every request of this item.
@@ -108,7 +123,12 @@ impl<'a> Caller<'a> {
         loop {
             tries += 1;
             for limiter in self.limiters {
-                limiter.acquire().await;
+                // A stopped run sends nothing new: an item still waiting for its turn is
+                // left unfinished, for `--resume`.
+                tokio::select! {
+                    () = limiter.acquire() => {}
+                    () = self.cancel.cancelled() => return Err(CallError::stopped()),
+                }
             }
             self.attempts.fetch_add(1, Ordering::Relaxed);
             let result = match tokio::time::timeout(self.timeout, attempt()).await {
@@ -132,6 +152,9 @@ impl<'a> Caller<'a> {
             if tries >= self.policy.max_attempts || !self.policy.should_retry(&error) {
                 return Err(error);
             }
+            if self.cancel.is_cancelled() {
+                return Err(CallError::stopped());
+            }
             let delay = self.policy.delay(tries, &mut rng);
             (self.on_retry)(&RetryNotice {
                 attempt: tries,
@@ -139,7 +162,10 @@ impl<'a> Caller<'a> {
                 delay,
                 error,
             });
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.cancel.cancelled() => return Err(CallError::stopped()),
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::{ActionContext, ActionKind, Service};
 use crate::aws::Clients;
 use crate::events::{Counts, Event, ItemStatus, Reporter};
+use crate::journal::{AttemptRecord, ItemRecord, JournaledItem, RunRecorder, StepRecord};
 use crate::playbook::{ForEach, OnFailure, Playbook, Pointer};
 use crate::secrets::Masker;
 use crate::template::Renderer;
@@ -34,6 +35,9 @@ pub use call::{Caller, Outcome, RetryNotice};
 pub use dry_run::dry_run;
 pub use limiter::RateLimiter;
 pub use retry::{CallError, ErrorClass, RetryPolicy};
+
+/// The item key of a step without `for-each`.
+pub const SINGLE_KEY: &str = "-";
 
 /// The timeout of one attempt when neither the step nor `defaults` sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,6 +73,8 @@ pub struct ItemReport {
     pub error_code: Option<String>,
     /// Masked.
     pub error: Option<String>,
+    /// Taken from the journal on `--resume`, not sent again.
+    pub replayed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +85,8 @@ pub struct StepReport {
     pub status: Option<ItemStatus>,
     pub items: Vec<ItemReport>,
     pub counts: Counts,
+    /// Items taken from the journal on `--resume`, not sent again.
+    pub replayed: usize,
     pub elapsed: Duration,
 }
 
@@ -88,11 +96,13 @@ pub struct RunReport {
     pub counts: Counts,
     pub failed_steps: Vec<String>,
     pub stopped: bool,
+    /// `--resume` refused to go on: the playbook or its vars changed the items of a step.
+    pub refused: Option<String>,
 }
 
 impl RunReport {
     pub fn succeeded(&self) -> bool {
-        self.failed_steps.is_empty() && !self.stopped
+        self.failed_steps.is_empty() && !self.stopped && self.refused.is_none()
     }
 }
 
@@ -104,6 +114,10 @@ pub struct Engine {
     pub reporter: Arc<dyn Reporter>,
     pub limiters: Limiters,
     pub cancel: CancellationToken,
+    /// Where item outcomes are made durable; `None` runs without a journal (`demo`, tests).
+    pub recorder: Option<Arc<RunRecorder>>,
+    /// On `--resume`: what the journal holds, by step id and item key.
+    pub replay: BTreeMap<String, BTreeMap<String, JournaledItem>>,
 }
 
 /// The rate limiters of a run: a fixed ceiling per service, and an adaptive bucket per
@@ -177,6 +191,40 @@ pub fn item_key(item: &Value) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
+/// The keys of a `for-each`'s items, in order; a value listed twice gets `-1`, `-2`... so
+/// every item has its own key (and its own idempotency token).
+pub fn item_keys(items: &[Value]) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    items
+        .iter()
+        .map(|item| {
+            let key = item_key(item);
+            let count = seen.entry(key.clone()).or_default();
+            *count += 1;
+            if *count == 1 { key } else { format!("{key}-{}", *count - 1) }
+        })
+        .collect()
+}
+
+/// Why `--resume` cannot go on with a step: its items are not the ones the journal has.
+fn resume_mismatch(
+    step: &str,
+    keys: &[String],
+    journaled: &BTreeMap<String, JournaledItem>,
+) -> Option<String> {
+    let now: std::collections::BTreeSet<&String> = keys.iter().collect();
+    let added = now.iter().filter(|k| !journaled.contains_key(**k)).count();
+    let missing = journaled.keys().filter(|k| !now.contains(k)).count();
+    // Items the first run never reached are not in the journal; only keys the journal has
+    // that are gone now prove the items changed.
+    (missing > 0).then(|| {
+        format!(
+            "cannot resume: the items of step `{step}` changed since the run started ({missing} journaled items are \
+             gone, {added} are new); the playbook or its vars were edited. Start a new run instead"
+        )
+    })
+}
+
 /// The idempotency token of an accept: `[!-~]{1,64}`, the strictest form the API documents.
 pub fn derived_token(seed: &str, key: &str) -> String {
     let digest = Sha256::digest(format!("{seed}\n{key}").as_bytes());
@@ -230,8 +278,12 @@ impl Engine {
             counts: Counts::default(),
             failed_steps: Vec::new(),
             stopped: false,
+            refused: None,
         };
         let mut halted = false;
+        // While every earlier step came whole from the journal, a step's items must be the
+        // ones the journal has: anything else means the playbook or its vars changed.
+        let mut replayed_only = true;
         for (index, step) in playbook.steps.iter().enumerate() {
             let kind = step.action.kind();
             if halted || self.cancel.is_cancelled() {
@@ -242,6 +294,7 @@ impl Engine {
                     status: None,
                     items: Vec::new(),
                     counts: Counts::default(),
+                    replayed: 0,
                     elapsed: Duration::ZERO,
                 });
                 continue;
@@ -276,13 +329,18 @@ impl Engine {
             let step_started = Instant::now();
             let (step_report, step_value) = match &step.for_each {
                 None => {
+                    let replayed = self.replayed(&step.id, SINGLE_KEY, None, &Value::Null);
                     self.reporter.report(&Event::StepStarted {
                         step: step.id.clone(),
                         action: kind,
                         items: None,
                         concurrency: 1,
+                        resumed: usize::from(replayed.is_some()),
                     });
-                    let item = self.clone().run_item(plan.clone(), None, Value::Null, context).await;
+                    let item = match replayed {
+                        Some((report, output, _)) => (report, output),
+                        None => self.clone().run_item(plan.clone(), None, Value::Null, context).await,
+                    };
                     let value = json!({"output": item.1, "status": item.0.status.map(ItemStatus::name), "error": item.0.error});
                     (self.finish_step(&plan, vec![item.0], step_started), value)
                 }
@@ -299,6 +357,16 @@ impl Engine {
                             }
                         }
                     };
+                    let keys = items.as_ref().map(|items| item_keys(items)).unwrap_or_default();
+                    let mismatch = self
+                        .replay
+                        .get(&step.id)
+                        .filter(|_| replayed_only)
+                        .and_then(|journaled| resume_mismatch(&step.id, &keys, journaled));
+                    if let Some(message) = mismatch {
+                        report.refused = Some(message);
+                        break;
+                    }
                     match items {
                         Ok(items) => {
                             let concurrency = step
@@ -306,18 +374,25 @@ impl Engine {
                                 .map_or(1, |c| c as usize)
                                 .min(input.concurrency.unwrap_or(usize::MAX))
                                 .max(1);
+                            let resumed = self.replay.get(&step.id).map_or(0, |journaled| {
+                                keys.iter()
+                                    .filter(|k| journaled.get(*k).is_some_and(|i| i.done_status().is_some()))
+                                    .count()
+                            });
                             self.reporter.report(&Event::StepStarted {
                                 step: step.id.clone(),
                                 action: kind,
                                 items: Some(items.len()),
                                 concurrency,
+                                resumed,
                             });
                             let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
                                 (Some(budget), _) => Some(budget.allowed(items.len())),
                                 (None, OnFailure::Abort) => Some(0),
                                 (None, OnFailure::Continue) => None,
                             };
-                            let results = self.run_items(&plan, items, concurrency, budget, &context).await;
+                            let results =
+                                self.run_items(&plan, items, keys, concurrency, budget, &context).await;
                             let values: Vec<Value> = results
                                 .iter()
                                 .map(|(r, output, item)| {
@@ -342,6 +417,7 @@ impl Engine {
                                 output: Value::Null,
                                 error_code: Some("TemplateError".into()),
                                 error: Some(message.clone()),
+                                replayed: false,
                             };
                             self.reporter.report(&Event::ItemFinished {
                                 step: step.id.clone(),
@@ -358,6 +434,7 @@ impl Engine {
                 }
             };
             steps_context.insert(step.id.clone(), step_value);
+            replayed_only &= step_report.replayed == step_report.items.len();
             if step_report.status == Some(ItemStatus::Failed) {
                 report.failed_steps.push(step.id.clone());
                 if step.on_failure.unwrap_or_default() == OnFailure::Abort {
@@ -397,8 +474,29 @@ impl Engine {
             ItemStatus::Succeeded
         };
         let elapsed = started.elapsed();
+        if let Some(recorder) = &self.recorder
+            && !recorder.step(&StepRecord {
+                step_id: plan.id.clone(),
+                position: plan.index,
+                action: plan.kind.name().to_string(),
+                status: status.name().to_string(),
+                counts,
+                elapsed_ms: elapsed.as_millis() as u64,
+            })
+        {
+            self.cancel.cancel();
+        }
         self.reporter.report(&Event::StepFinished { step: plan.id.clone(), counts, elapsed });
-        StepReport { id: plan.id.clone(), action: plan.kind, status: Some(status), items, counts, elapsed }
+        let replayed = items.iter().filter(|i| i.replayed).count();
+        StepReport {
+            id: plan.id.clone(),
+            action: plan.kind,
+            status: Some(status),
+            items,
+            counts,
+            replayed,
+            elapsed,
+        }
     }
 
     /// Runs a `for-each`'s items, at most `concurrency` at once, until the failure budget is
@@ -407,6 +505,7 @@ impl Engine {
         self: &Arc<Self>,
         plan: &Arc<StepPlan>,
         items: Vec<Value>,
+        keys: Vec<String>,
         concurrency: usize,
         budget: Option<u64>,
         context: &minijinja::Value,
@@ -416,7 +515,6 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let mut results: Vec<Option<(ItemReport, Value, Value)>> = (0..total).map(|_| None).collect();
         let mut failures = 0u64;
-        let mut keys: BTreeMap<String, usize> = BTreeMap::new();
         let record = |results: &mut Vec<Option<(ItemReport, Value, Value)>>,
                       failures: &mut u64,
                       done: (usize, ItemReport, Value, Value)| {
@@ -425,7 +523,11 @@ impl Engine {
             }
             results[done.0] = Some((done.1, done.2, done.3));
         };
-        for (index, item) in items.iter().enumerate() {
+        for (index, (item, key)) in items.iter().zip(&keys).enumerate() {
+            if let Some(replayed) = self.replayed(&plan.id, key, Some(index), item) {
+                results[index] = Some(replayed);
+                continue;
+            }
             let permit = tokio::select! {
                 permit = semaphore.clone().acquire_owned() => permit.ok(),
                 () = self.cancel.cancelled() => None,
@@ -439,12 +541,8 @@ impl Engine {
             if self.cancel.is_cancelled() || budget.is_some_and(|allowed| failures > allowed) {
                 break;
             }
-            let base_key = item_key(item);
-            let seen = keys.entry(base_key.clone()).or_default();
-            let key = if *seen == 0 { base_key } else { format!("{base_key}-{seen}") };
-            *seen += 1;
             let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
-            let (engine, plan, item) = (self.clone(), plan.clone(), item.clone());
+            let (engine, plan, item, key) = (self.clone(), plan.clone(), item.clone(), key.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 let (mut report, output) =
@@ -460,13 +558,14 @@ impl Engine {
         }
         results
             .into_iter()
+            .zip(keys)
             .enumerate()
-            .map(|(index, result)| {
+            .map(|(index, (result, key))| {
                 result.unwrap_or_else(|| {
                     let item = items[index].clone();
                     let report = ItemReport {
                         index: Some(index),
-                        key: item_key(&item),
+                        key,
                         label: item_label(&item),
                         status: None,
                         attempts: 0,
@@ -474,11 +573,49 @@ impl Engine {
                         output: Value::Null,
                         error_code: None,
                         error: Some("not started".into()),
+                        replayed: false,
                     };
                     (report, Value::Null, item)
                 })
             })
             .collect()
+    }
+
+    /// On `--resume`, an item the journal has as done: its report and output, not sent again.
+    fn replayed(
+        &self,
+        step: &str,
+        key: &str,
+        index: Option<usize>,
+        item: &Value,
+    ) -> Option<(ItemReport, Value, Value)> {
+        let journaled = self.replay.get(step)?.get(key)?;
+        let status = journaled.done_status()?;
+        let report = ItemReport {
+            index,
+            key: key.to_string(),
+            label: journaled.label.clone(),
+            status: Some(status),
+            attempts: journaled.attempts,
+            throttled: journaled.throttled,
+            output: journaled.output.clone(),
+            error_code: journaled.error_code.clone(),
+            error: journaled.error.clone(),
+            replayed: true,
+        };
+        Some((report, journaled.output.clone(), item.clone()))
+    }
+
+    /// The input as the journal keeps it: masked, and never a CodePipeline client token, even
+    /// one written literally in the playbook.
+    fn journaled_input(&self, kind: ActionKind, input: &Value) -> Value {
+        let mut input = self.masker.mask_json(input);
+        if kind.client_token_is_secret()
+            && let Some(token) = input.get_mut("client-token")
+        {
+            *token = Value::String(crate::secrets::MASK.to_string());
+        }
+        input
     }
 
     /// Runs one item: `when`, render, check, send. Returns the report and the unmasked output
@@ -492,8 +629,13 @@ impl Engine {
     ) -> (ItemReport, Value) {
         let (index, key) = match &position {
             Some((index, key)) => (Some(*index), key.clone()),
-            None => (None, "-".to_string()),
+            None => (None, SINGLE_KEY.to_string()),
         };
+        let started_at = crate::journal::now();
+        // What the journal keeps of the item besides its outcome: the input as sent, and
+        // every attempt (filled in as the item goes).
+        let sent_input = std::sync::Mutex::new(Value::Null);
+        let attempt_log: std::sync::Mutex<Vec<AttemptRecord>> = Default::default();
         let mut label = item_label(&item);
         if let Some(name) = &plan.name
             && let Ok(Value::String(rendered)) = self.renderer.render_str(name, &context)
@@ -505,6 +647,46 @@ impl Engine {
                       output: Value,
                       error: Option<CallError>| {
             let error_code = error.as_ref().and_then(|e| e.code.clone());
+            let masked_output = self.masker.mask_json(&output);
+            if let Some(recorder) = &self.recorder {
+                let mut attempts_made = attempt_log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if attempts > 0 {
+                    attempts_made.push(AttemptRecord {
+                        attempt: attempts,
+                        at: crate::journal::now(),
+                        outcome: match (status, &error) {
+                            (ItemStatus::Failed, Some(e)) => e.class.name().to_string(),
+                            (other, _) => other.name().to_string(),
+                        },
+                        error_code: error_code.clone(),
+                        http_status: error.as_ref().and_then(|e| e.status),
+                        request_id: error.as_ref().and_then(|e| e.request_id.clone()),
+                        message: error.as_ref().map(|e| self.masker.mask(&e.message)),
+                        delay_ms: None,
+                    });
+                }
+                let record = ItemRecord {
+                    step_id: plan.id.clone(),
+                    key: key.clone(),
+                    position: index,
+                    label: label.clone(),
+                    status,
+                    attempts,
+                    throttled,
+                    input: self
+                        .journaled_input(plan.kind, &sent_input.lock().unwrap_or_else(|e| e.into_inner())),
+                    output: masked_output.clone(),
+                    error_code: error_code.clone(),
+                    error: error.as_ref().map(|e| self.masker.mask(&e.to_string())),
+                    started_at: started_at.clone(),
+                    finished_at: crate::journal::now(),
+                };
+                // The outcome is durable before the item counts as done; if it cannot be
+                // written, nothing new starts.
+                if !recorder.item(&record, &attempts_made) {
+                    self.cancel.cancel();
+                }
+            }
             let error = error.map(|e| self.masker.mask(&e.to_string()));
             self.reporter.report(&Event::ItemFinished {
                 step: plan.id.clone(),
@@ -521,9 +703,10 @@ impl Engine {
                 status: Some(status),
                 attempts,
                 throttled,
-                output: self.masker.mask_json(&output),
+                output: masked_output,
                 error_code,
                 error,
+                replayed: false,
             };
             (report, output)
         };
@@ -571,6 +754,7 @@ impl Engine {
             object.insert("client-token".into(), Value::String(derived_token(&plan.token_seed, &key)));
         }
         let violations = coerce_to_schema(plan.kind, &mut input);
+        *sent_input.lock().unwrap_or_else(|e| e.into_inner()) = input.clone();
         if let Some(violation) = violations.first() {
             let at = Pointer::from_json_pointer(&format!("/steps/{}/{}", plan.index, plan.kind.name()));
             let mut path = at;
@@ -590,7 +774,17 @@ impl Engine {
         let reporter = self.reporter.clone();
         let masker = self.masker.clone();
         let step_id = plan.id.clone();
-        let on_retry = move |notice: &RetryNotice| {
+        let on_retry = |notice: &RetryNotice| {
+            attempt_log.lock().unwrap_or_else(|e| e.into_inner()).push(AttemptRecord {
+                attempt: notice.attempt,
+                at: crate::journal::now(),
+                outcome: notice.error.class.name().to_string(),
+                error_code: notice.error.code.clone(),
+                http_status: notice.error.status,
+                request_id: notice.error.request_id.clone(),
+                message: Some(masker.mask(&notice.error.message)),
+                delay_ms: Some(notice.delay.as_millis() as u64),
+            });
             reporter.report(&Event::Retrying {
                 step: step_id.clone(),
                 item: index,
@@ -600,7 +794,8 @@ impl Engine {
                 error: masker.mask(&notice.error.to_string()),
             });
         };
-        let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry);
+        let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
+            .with_cancel(self.cancel.clone());
         let outcome = plan
             .kind
             .execute(
@@ -624,6 +819,23 @@ impl Engine {
                     ambiguous: false,
                 };
                 finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note))
+            }
+            // Stopped before it finished: not journaled, so `--resume` runs it again (with
+            // the same derived token, so an attempt the service did apply is not repeated).
+            Outcome::Failed { error, .. } if error.class == ErrorClass::Stopped => {
+                let report = ItemReport {
+                    index,
+                    key: key.clone(),
+                    label: label.clone(),
+                    status: None,
+                    attempts: attempts.0,
+                    throttled: attempts.1,
+                    output: Value::Null,
+                    error_code: None,
+                    error: Some(error.message),
+                    replayed: false,
+                };
+                (report, Value::Null)
             }
             Outcome::Failed { error, output } => {
                 finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))

@@ -35,6 +35,8 @@ pub enum ErrorClass {
     Connection,
     /// The service refused the request (4xx other than throttling), or it could not be built.
     Client,
+    /// The run was stopped (SIGINT, SIGTERM) before this item finished; `--resume` runs it.
+    Stopped,
 }
 
 impl ErrorClass {
@@ -45,6 +47,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Connection => "connection",
             ErrorClass::Client => "client",
+            ErrorClass::Stopped => "stopped",
         }
     }
 }
@@ -84,6 +87,11 @@ impl CallError {
             request_id: None,
             ambiguous: true,
         }
+    }
+
+    /// The run was stopped before the item finished: it is left for `--resume`.
+    pub fn stopped() -> Self {
+        Self::transport(ErrorClass::Stopped, "the run was stopped before this item finished".into())
     }
 
     pub fn code(&self) -> Option<&str> {

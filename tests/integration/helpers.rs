@@ -94,8 +94,14 @@ impl Test {
         self
     }
 
-    pub fn run(self) -> Output {
-        let mut command = Command::cargo_bin("handoff").expect("the handoff binary is built");
+    /// The run journal this test's runs share (`HANDOFF_STATE`).
+    pub fn journal(&self) -> PathBuf {
+        self.dir.path().join("state/journal.sqlite")
+    }
+
+    /// The command, ready to run or spawn.
+    pub fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("handoff"));
         command
             .args(&self.args)
             .current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()))
@@ -110,10 +116,18 @@ impl Test {
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
-            .timeout(std::time::Duration::from_secs(300));
+            // Each test keeps its own journal, never the user's.
+            .env_remove("XDG_STATE_HOME")
+            .env("HANDOFF_STATE", self.journal());
         for (key, value) in &self.env {
             command.env(key, value);
         }
+        command
+    }
+
+    pub fn run(self) -> Output {
+        let mut command = Command::from_std(self.command());
+        command.timeout(std::time::Duration::from_secs(300));
         let output = command.output().expect("handoff runs");
         Output {
             code: output.status.code().unwrap_or(-1),

@@ -8,5 +8,6 @@ mod fixtures;
 mod flows;
 mod helpers;
 mod hostile;
+mod journal;
 mod run;
 mod schemas;

@@ -1,0 +1,210 @@
+//! `handoff runs` and `handoff show RUN_ID`: the run journal, for people and tools.
+
+use std::fmt::Write as _;
+
+use crate::cli::{Format, RunsArgs, ShowArgs};
+use crate::exit::Exit;
+use crate::journal::{Journal, RunDetail, RunLock, RunSummary};
+
+use super::run::journal_path;
+
+pub fn runs(args: &RunsArgs) -> anyhow::Result<Exit> {
+    let Some(journal) = open(&args.state)? else { return Ok(Exit::Invalid) };
+    let mut runs = match journal.runs(args.limit) {
+        Ok(runs) => runs,
+        Err(error) => {
+            eprintln!("handoff: error: {error}");
+            return Ok(Exit::Failures);
+        }
+    };
+    for run in &mut runs {
+        run.status = shown_status(&journal, run);
+    }
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        Format::Human if runs.is_empty() => {
+            println!("no runs in {}", journal.path().display());
+        }
+        Format::Human => {
+            let rows: Vec<Vec<String>> = runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.clone(),
+                        r.playbook.clone(),
+                        r.status.clone(),
+                        r.started_at.clone(),
+                        r.succeeded.to_string(),
+                        r.failed.to_string(),
+                        r.skipped.to_string(),
+                        r.resumes.to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["RUN", "PLAYBOOK", "STATUS", "STARTED", "OK", "FAILED", "SKIPPED", "RESUMES"], &rows)
+            );
+        }
+    }
+    Ok(Exit::Success)
+}
+
+pub fn show(args: &ShowArgs) -> anyhow::Result<Exit> {
+    let Some(journal) = open(&args.state)? else { return Ok(Exit::Invalid) };
+    let mut detail = match journal.run(&args.run_id) {
+        Ok(detail) => detail,
+        Err(error) => {
+            eprintln!("handoff: error: {error}");
+            return Ok(Exit::Invalid);
+        }
+    };
+    detail.run.status = shown_status(&journal, &detail.run);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&detail)?),
+        Format::Human => print!("{}", describe(&detail, args.verbose)),
+    }
+    Ok(Exit::Success)
+}
+
+fn open(state: &crate::cli::StateArgs) -> anyhow::Result<Option<Journal>> {
+    let Ok(path) = journal_path(state) else { return Ok(None) };
+    if !path.exists() {
+        eprintln!(
+            "handoff: error: no run journal at {} (no run has been recorded there yet)",
+            path.display()
+        );
+        return Ok(None);
+    }
+    match Journal::open(&path) {
+        Ok(journal) => Ok(Some(journal)),
+        Err(error) => {
+            eprintln!("handoff: error: {error}");
+            Ok(None)
+        }
+    }
+}
+
+/// A run recorded as running whose lock nobody holds died without finishing (`kill -9`,
+/// a reboot): `--resume` continues it.
+fn shown_status(journal: &Journal, run: &RunSummary) -> String {
+    if run.status == "running" && !RunLock::is_held(&RunLock::path_for(journal.path(), &run.playbook)) {
+        "interrupted".to_string()
+    } else {
+        run.status.clone()
+    }
+}
+
+fn describe(detail: &RunDetail, verbose: bool) -> String {
+    let run = &detail.run;
+    let mut out = String::new();
+    let _ = writeln!(out, "run {} of {} ({})", run.id, run.playbook, run.path);
+    let _ = writeln!(
+        out,
+        "  status: {}{}",
+        run.status,
+        run.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "  started: {}   ended: {}   host: {} pid {}   resumed: {} times",
+        run.started_at,
+        run.ended_at.as_deref().unwrap_or("-"),
+        run.host,
+        run.pid,
+        run.resumes
+    );
+    let _ = writeln!(out, "  command: handoff {}", run.arguments.join(" "));
+    let _ = writeln!(out, "  playbook sha256: {}", run.content_hash);
+    let rows: Vec<Vec<String>> = detail
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.step_id.clone(),
+                s.action.clone(),
+                s.status.clone(),
+                s.succeeded.to_string(),
+                s.failed.to_string(),
+                s.skipped.to_string(),
+                s.not_done.to_string(),
+                s.retries.to_string(),
+                s.throttled.to_string(),
+                format!("{:.1}s", s.elapsed_ms as f64 / 1000.0),
+            ]
+        })
+        .collect();
+    let _ = writeln!(out, "\nsteps:");
+    out.push_str(&table(
+        &["STEP", "ACTION", "STATUS", "OK", "FAILED", "SKIPPED", "NOT DONE", "RETRIES", "THROTTLED", "TIME"],
+        &rows,
+    ));
+    let shown: Vec<_> = detail.items.iter().filter(|i| verbose || i.status == "failed").collect();
+    if !shown.is_empty() {
+        let _ = writeln!(out, "\n{}:", if verbose { "items" } else { "failed items" });
+    }
+    for item in shown {
+        let _ = writeln!(
+            out,
+            "  {} {} [{}] {} after {} attempt{}{}",
+            item.step_id,
+            if item.label.is_empty() { &item.key } else { &item.label },
+            item.key,
+            item.status,
+            item.attempts,
+            if item.attempts == 1 { "" } else { "s" },
+            match (&item.error_code, &item.error) {
+                (_, Some(error)) => format!(": {error}"),
+                _ => String::new(),
+            }
+        );
+        if verbose {
+            for attempt in
+                detail.attempts.iter().filter(|a| a.step_id == item.step_id && a.item_key == item.key)
+            {
+                let _ = writeln!(
+                    out,
+                    "      session {} attempt {} at {}: {}{}{}{}{}",
+                    attempt.session,
+                    attempt.attempt,
+                    attempt.at,
+                    attempt.outcome,
+                    attempt.http_status.map(|s| format!(" HTTP {s}")).unwrap_or_default(),
+                    attempt.error_code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(),
+                    attempt.request_id.as_ref().map(|r| format!(" request {r}")).unwrap_or_default(),
+                    attempt.delay_ms.map(|d| format!(", retried after {d} ms")).unwrap_or_default(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(unicode_width::UnicodeWidthStr::width(cell.as_str()));
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = width - unicode_width::UnicodeWidthStr::width(*cell);
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        text.push('\n');
+        text
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}

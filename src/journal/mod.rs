@@ -1,0 +1,748 @@
+//! The run journal: an SQLite file that records every run, step, item and attempt, so a
+//! killed or stopped run can be resumed without sending anything twice (SPEC section 4).
+//!
+//! Durability: WAL mode with `synchronous = FULL`, and one transaction per item, committed
+//! before the engine counts the item as done. A process killed at any instant leaves either
+//! the item's whole record or none of it; an item without a record runs again on resume,
+//! with the same derived idempotency token. Every text stored here was masked first.
+//!
+//! Schema versions are kept in `PRAGMA user_version`; [`MIGRATIONS`] brings an older file up
+//! to date when it is opened.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::events::ItemStatus;
+
+mod lock;
+
+pub use lock::{LockError, LockHolder, RunLock};
+
+/// The environment variable that moves the journal, as `--state` does.
+pub const STATE_ENV: &str = "HANDOFF_STATE";
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id           TEXT PRIMARY KEY,
+    playbook     TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    arguments    TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    started_at   TEXT NOT NULL,
+    ended_at     TEXT,
+    status       TEXT NOT NULL,
+    exit_code    INTEGER,
+    resumes      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_playbook ON runs (playbook, started_at);
+CREATE TABLE steps (
+    run_id      TEXT NOT NULL REFERENCES runs (id),
+    step_id     TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    action      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    succeeded   INTEGER NOT NULL,
+    failed      INTEGER NOT NULL,
+    skipped     INTEGER NOT NULL,
+    not_done    INTEGER NOT NULL,
+    retries     INTEGER NOT NULL,
+    throttled   INTEGER NOT NULL,
+    elapsed_ms  INTEGER NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE items (
+    run_id      TEXT NOT NULL REFERENCES runs (id),
+    step_id     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    position    INTEGER,
+    label       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    throttled   INTEGER NOT NULL,
+    input       TEXT NOT NULL,
+    output      TEXT NOT NULL,
+    error_code  TEXT,
+    error       TEXT,
+    session     INTEGER NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id, key)
+);
+CREATE TABLE attempts (
+    run_id      TEXT NOT NULL REFERENCES runs (id),
+    step_id     TEXT NOT NULL,
+    item_key    TEXT NOT NULL,
+    session     INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    error_code  TEXT,
+    http_status INTEGER,
+    request_id  TEXT,
+    message     TEXT,
+    delay_ms    INTEGER
+);
+CREATE INDEX attempts_by_item ON attempts (run_id, step_id, item_key);
+"#];
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the run journal {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("the run journal {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "the run journal {path} is at schema version {found}, newer than this handoff knows ({known}); use a newer handoff"
+    )]
+    TooNew { path: PathBuf, found: u32, known: u32 },
+    #[error("no run `{run_id}` in the journal {path} (`handoff runs` lists them)")]
+    NoSuchRun { path: PathBuf, run_id: String },
+    #[error("no state directory: set $XDG_STATE_HOME or $HOME, or pass --state PATH")]
+    NoStateDir,
+}
+
+/// Where the journal lives unless `--state` or `HANDOFF_STATE` says otherwise:
+/// `$XDG_STATE_HOME/handoff/journal.sqlite`, else `~/.local/state/handoff/journal.sqlite`.
+pub fn default_path() -> Result<PathBuf, JournalError> {
+    let from_env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(path) = from_env(STATE_ENV) {
+        return Ok(path);
+    }
+    let base = from_env("XDG_STATE_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| from_env("HOME").map(|home| home.join(".local/state")))
+        .ok_or(JournalError::NoStateDir)?;
+    Ok(base.join("handoff").join("journal.sqlite"))
+}
+
+/// A run as it starts.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub id: &'a str,
+    pub playbook: &'a str,
+    pub path: &'a str,
+    pub content_hash: &'a str,
+    /// The command line, masked.
+    pub arguments: &'a [String],
+    pub started_at: &'a str,
+}
+
+/// One attempt of an item, for the `attempts` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub at: String,
+    /// `ok`, or the error class (`throttling`, `transient`, ...).
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub http_status: Option<u16>,
+    pub request_id: Option<String>,
+    /// Masked.
+    pub message: Option<String>,
+    /// The wait before the next attempt, when there was one.
+    pub delay_ms: Option<u64>,
+}
+
+/// An item's outcome as it is recorded: every text already masked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRecord {
+    pub step_id: String,
+    pub key: String,
+    pub position: Option<usize>,
+    pub label: String,
+    pub status: ItemStatus,
+    pub attempts: u32,
+    pub throttled: u32,
+    pub input: Value,
+    pub output: Value,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// A step's totals as it finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub step_id: String,
+    pub position: usize,
+    pub action: String,
+    pub status: String,
+    pub counts: crate::events::Counts,
+    pub elapsed_ms: u64,
+}
+
+/// A row of `handoff runs`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub playbook: String,
+    pub path: String,
+    pub content_hash: String,
+    pub arguments: Vec<String>,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub resumes: u32,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+/// One journaled item, as `handoff show` prints it and `--resume` replays it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournaledItem {
+    pub step_id: String,
+    pub key: String,
+    pub position: Option<usize>,
+    pub label: String,
+    pub status: String,
+    pub attempts: u32,
+    pub throttled: u32,
+    pub input: Value,
+    pub output: Value,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: String,
+}
+
+impl JournaledItem {
+    /// Done items are not sent again on resume.
+    pub fn done_status(&self) -> Option<ItemStatus> {
+        match self.status.as_str() {
+            "succeeded" => Some(ItemStatus::Succeeded),
+            "skipped" => Some(ItemStatus::Skipped),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournaledStep {
+    pub step_id: String,
+    pub position: usize,
+    pub action: String,
+    pub status: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub not_done: i64,
+    pub retries: i64,
+    pub throttled: i64,
+    pub elapsed_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournaledAttempt {
+    pub step_id: String,
+    pub item_key: String,
+    pub session: u32,
+    pub attempt: u32,
+    pub at: String,
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub http_status: Option<u16>,
+    pub request_id: Option<String>,
+    pub message: Option<String>,
+    pub delay_ms: Option<u64>,
+}
+
+/// Everything the journal holds about one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunDetail {
+    pub run: RunSummary,
+    pub steps: Vec<JournaledStep>,
+    pub items: Vec<JournaledItem>,
+    pub attempts: Vec<JournaledAttempt>,
+}
+
+/// The journal file. One connection; the engine's item tasks take turns on it.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl Journal {
+    /// Opens (or creates, mode 0600, in a 0700 directory) the journal and brings its schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let open_error = |source| JournalError::Open { path: path.to_path_buf(), source };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(open_error)?;
+        }
+        // Create the file ourselves so it is 0600 from its first byte; SQLite gives its
+        // -wal and -shm files the same mode.
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(open_error)?;
+        let connection = Connection::open(path).map_err(|source| sqlite(path, source))?;
+        let journal = Self { path: path.to_path_buf(), connection: Mutex::new(connection) };
+        journal.with(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.pragma_update(None, "synchronous", "FULL")?;
+            c.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(())
+        })?;
+        journal.migrate()?;
+        Ok(journal)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, JournalError> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut connection).map_err(|source| sqlite(&self.path, source))
+    }
+
+    fn migrate(&self) -> Result<(), JournalError> {
+        let known = MIGRATIONS.len() as u32;
+        let found: u32 = self.with(|c| c.pragma_query_value(None, "user_version", |row| row.get(0)))?;
+        if found > known {
+            return Err(JournalError::TooNew { path: self.path.clone(), found, known });
+        }
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Read again inside the write lock: another process may have migrated meanwhile.
+            let current: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            for (version, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                tx.execute_batch(migration)?;
+                tx.pragma_update(None, "user_version", version as u32 + 1)?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// The schema version of the file.
+    pub fn schema_version(&self) -> Result<u32, JournalError> {
+        self.with(|c| c.pragma_query_value(None, "user_version", |row| row.get(0)))
+    }
+
+    pub fn begin_run(&self, run: &NewRun<'_>) -> Result<(), JournalError> {
+        let arguments = serde_json::to_string(run.arguments).unwrap_or_default();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO runs (id, playbook, path, content_hash, arguments, host, pid, started_at, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running')",
+                params![
+                    run.id,
+                    run.playbook,
+                    run.path,
+                    run.content_hash,
+                    arguments,
+                    hostname(),
+                    std::process::id(),
+                    run.started_at
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Marks a run as running again for `--resume`; returns its resume count (the session
+    /// number of the attempts recorded from now on).
+    pub fn resume_run(&self, run_id: &str) -> Result<u32, JournalError> {
+        let resumes = self.with(|c| {
+            c.query_row(
+                "UPDATE runs SET resumes = resumes + 1, status = 'running', ended_at = NULL, exit_code = NULL,
+                        host = ?2, pid = ?3
+                 WHERE id = ?1 RETURNING resumes",
+                params![run_id, hostname(), std::process::id()],
+                |row| row.get(0),
+            )
+            .optional()
+        })?;
+        resumes.ok_or_else(|| JournalError::NoSuchRun { path: self.path.clone(), run_id: run_id.into() })
+    }
+
+    /// Records an item's outcome and its attempts in one transaction.
+    pub fn record_item(
+        &self,
+        run_id: &str,
+        session: u32,
+        item: &ItemRecord,
+        attempts: &[AttemptRecord],
+    ) -> Result<(), JournalError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO items (run_id, step_id, key, position, label, status, attempts, throttled,
+                        input, output, error_code, error, session, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    run_id,
+                    item.step_id,
+                    item.key,
+                    item.position.map(|p| p as i64),
+                    item.label,
+                    item.status.name(),
+                    item.attempts,
+                    item.throttled,
+                    item.input.to_string(),
+                    item.output.to_string(),
+                    item.error_code,
+                    item.error,
+                    session,
+                    item.started_at,
+                    item.finished_at,
+                ],
+            )?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO attempts (run_id, step_id, item_key, session, attempt, at, outcome, error_code,
+                            http_status, request_id, message, delay_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?;
+                for attempt in attempts {
+                    insert.execute(params![
+                        run_id,
+                        item.step_id,
+                        item.key,
+                        session,
+                        attempt.attempt,
+                        attempt.at,
+                        attempt.outcome,
+                        attempt.error_code,
+                        attempt.http_status,
+                        attempt.request_id,
+                        attempt.message,
+                        attempt.delay_ms.map(|d| d as i64),
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn record_step(&self, run_id: &str, step: &StepRecord) -> Result<(), JournalError> {
+        let c = &step.counts;
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO steps (run_id, step_id, position, action, status, succeeded, failed, skipped,
+                        not_done, retries, throttled, elapsed_ms, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    run_id,
+                    step.step_id,
+                    step.position as i64,
+                    step.action,
+                    step.status,
+                    c.succeeded as i64,
+                    c.failed as i64,
+                    c.skipped as i64,
+                    c.not_started as i64,
+                    c.retries as i64,
+                    c.throttled as i64,
+                    step.elapsed_ms as i64,
+                    now(),
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn finish_run(&self, run_id: &str, status: &str, exit_code: i32) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET status = ?2, exit_code = ?3, ended_at = ?4 WHERE id = ?1",
+                params![run_id, status, exit_code, now()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The newest runs first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, JournalError> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare(&format!("{RUN_COLUMNS} ORDER BY r.started_at DESC, r.id DESC LIMIT ?1"))?;
+            statement.query_map([limit as i64], run_summary)?.collect()
+        })
+    }
+
+    pub fn run(&self, run_id: &str) -> Result<RunDetail, JournalError> {
+        let run = self.with(|c| {
+            c.query_row(&format!("{RUN_COLUMNS} WHERE r.id = ?1"), [run_id], run_summary).optional()
+        })?;
+        let Some(run) = run else {
+            return Err(JournalError::NoSuchRun { path: self.path.clone(), run_id: run_id.into() });
+        };
+        let steps = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, position, action, status, succeeded, failed, skipped, not_done, retries, throttled,
+                        elapsed_ms
+                 FROM steps WHERE run_id = ?1 ORDER BY position",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    Ok(JournaledStep {
+                        step_id: row.get(0)?,
+                        position: row.get::<_, i64>(1)? as usize,
+                        action: row.get(2)?,
+                        status: row.get(3)?,
+                        succeeded: row.get(4)?,
+                        failed: row.get(5)?,
+                        skipped: row.get(6)?,
+                        not_done: row.get(7)?,
+                        retries: row.get(8)?,
+                        throttled: row.get(9)?,
+                        elapsed_ms: row.get(10)?,
+                    })
+                })?
+                .collect()
+        })?;
+        let items = self.items(run_id)?.into_values().flat_map(BTreeMap::into_values).collect();
+        let attempts = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, item_key, session, attempt, at, outcome, error_code, http_status, request_id, message,
+                        delay_ms
+                 FROM attempts WHERE run_id = ?1 ORDER BY rowid",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    Ok(JournaledAttempt {
+                        step_id: row.get(0)?,
+                        item_key: row.get(1)?,
+                        session: row.get(2)?,
+                        attempt: row.get(3)?,
+                        at: row.get(4)?,
+                        outcome: row.get(5)?,
+                        error_code: row.get(6)?,
+                        http_status: row.get(7)?,
+                        request_id: row.get(8)?,
+                        message: row.get(9)?,
+                        delay_ms: row.get::<_, Option<i64>>(10)?.map(|d| d as u64),
+                    })
+                })?
+                .collect()
+        })?;
+        Ok(RunDetail { run, steps, items, attempts })
+    }
+
+    /// A run's items by step id, then key.
+    pub fn items(
+        &self,
+        run_id: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, JournaledItem>>, JournalError> {
+        let rows: Vec<JournaledItem> = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, key, position, label, status, attempts, throttled, input, output, error_code, error,
+                        finished_at
+                 FROM items WHERE run_id = ?1 ORDER BY step_id, position, key",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
+                    Ok(JournaledItem {
+                        step_id: row.get(0)?,
+                        key: row.get(1)?,
+                        position: row.get::<_, Option<i64>>(2)?.map(|p| p as usize),
+                        label: row.get(3)?,
+                        status: row.get(4)?,
+                        attempts: row.get(5)?,
+                        throttled: row.get(6)?,
+                        input: json(row.get(7)?),
+                        output: json(row.get(8)?),
+                        error_code: row.get(9)?,
+                        error: row.get(10)?,
+                        finished_at: row.get(11)?,
+                    })
+                })?
+                .collect()
+        })?;
+        let mut by_step: BTreeMap<String, BTreeMap<String, JournaledItem>> = BTreeMap::new();
+        for item in rows {
+            by_step.entry(item.step_id.clone()).or_default().insert(item.key.clone(), item);
+        }
+        Ok(by_step)
+    }
+}
+
+/// The journal as one run writes to it. A write that fails is kept, and the engine stops
+/// starting items: an outcome that cannot be recorded must not count as done.
+#[derive(Debug)]
+pub struct RunRecorder {
+    journal: std::sync::Arc<Journal>,
+    run_id: String,
+    /// 0 for the first run, n for its n-th resumption.
+    session: u32,
+    failure: Mutex<Option<String>>,
+}
+
+impl RunRecorder {
+    pub fn new(journal: std::sync::Arc<Journal>, run_id: String, session: u32) -> Self {
+        Self { journal, run_id, session, failure: Mutex::new(None) }
+    }
+
+    /// Records an item durably; `false` if that failed.
+    pub fn item(&self, item: &ItemRecord, attempts: &[AttemptRecord]) -> bool {
+        let result = blocking(|| self.journal.record_item(&self.run_id, self.session, item, attempts));
+        self.keep(result)
+    }
+
+    pub fn step(&self, step: &StepRecord) -> bool {
+        let result = blocking(|| self.journal.record_step(&self.run_id, step));
+        self.keep(result)
+    }
+
+    /// The first write that failed, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn keep(&self, result: Result<(), JournalError>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                self.failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
+                false
+            }
+        }
+    }
+}
+
+/// Runs a blocking journal write without stalling the async worker it is called from.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "SELECT r.id, r.playbook, r.path, r.content_hash, r.arguments, r.host, r.pid, r.started_at,
+        r.ended_at, r.status, r.exit_code, r.resumes,
+        (SELECT count(*) FROM items i WHERE i.run_id = r.id AND i.status = 'succeeded'),
+        (SELECT count(*) FROM items i WHERE i.run_id = r.id AND i.status = 'failed'),
+        (SELECT count(*) FROM items i WHERE i.run_id = r.id AND i.status = 'skipped')
+    FROM runs r";
+
+fn run_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+    Ok(RunSummary {
+        id: row.get(0)?,
+        playbook: row.get(1)?,
+        path: row.get(2)?,
+        content_hash: row.get(3)?,
+        arguments: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
+        host: row.get(5)?,
+        pid: row.get(6)?,
+        started_at: row.get(7)?,
+        ended_at: row.get(8)?,
+        status: row.get(9)?,
+        exit_code: row.get(10)?,
+        resumes: row.get(11)?,
+        succeeded: row.get(12)?,
+        failed: row.get(13)?,
+        skipped: row.get(14)?,
+    })
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> JournalError {
+    JournalError::Sqlite { path: path.to_path_buf(), source }
+}
+
+/// Now, as the journal writes times: RFC 3339, UTC, milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn item(key: &str, status: ItemStatus) -> ItemRecord {
+        ItemRecord {
+            step_id: "accept".into(),
+            key: key.into(),
+            position: Some(0),
+            label: "engi-1".into(),
+            status,
+            attempts: 2,
+            throttled: 1,
+            input: serde_json::json!({"identifier": "engi-1"}),
+            output: serde_json::json!({"TaskId": "task-1"}),
+            error_code: None,
+            error: None,
+            started_at: now(),
+            finished_at: now(),
+        }
+    }
+
+    #[test]
+    fn creates_a_private_file_and_round_trips_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/journal.sqlite");
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(journal.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let arguments = vec!["run".to_string(), "p.yaml".to_string()];
+        journal
+            .begin_run(&NewRun {
+                id: "r1",
+                playbook: "p",
+                path: "p.yaml",
+                content_hash: "abc",
+                arguments: &arguments,
+                started_at: &now(),
+            })
+            .unwrap();
+        let attempt = AttemptRecord {
+            attempt: 1,
+            at: now(),
+            outcome: "throttling".into(),
+            error_code: Some("ThrottlingException".into()),
+            http_status: Some(400),
+            request_id: Some("req-1".into()),
+            message: Some("slow down".into()),
+            delay_ms: Some(200),
+        };
+        journal
+            .record_item("r1", 0, &item("k1", ItemStatus::Failed), std::slice::from_ref(&attempt))
+            .unwrap();
+        // A resumed attempt replaces the item's outcome and adds its attempts.
+        journal.record_item("r1", 1, &item("k1", ItemStatus::Succeeded), &[attempt]).unwrap();
+        journal.finish_run("r1", "succeeded", 0).unwrap();
+        drop(journal);
+
+        let journal = Journal::open(&path).unwrap();
+        let runs = journal.runs(10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].status.as_str(), runs[0].succeeded, runs[0].failed), ("succeeded", 1, 0));
+        let detail = journal.run("r1").unwrap();
+        assert_eq!(detail.items.len(), 1);
+        assert_eq!(detail.items[0].done_status(), Some(ItemStatus::Succeeded));
+        assert_eq!(detail.items[0].output["TaskId"], "task-1");
+        assert_eq!(detail.attempts.len(), 2);
+        assert_eq!(journal.resume_run("r1").unwrap(), 1);
+        assert!(matches!(journal.resume_run("nope"), Err(JournalError::NoSuchRun { .. })));
+    }
+
+    #[test]
+    fn refuses_a_journal_from_a_newer_handoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        drop(Journal::open(&path).unwrap());
+        let connection = Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", 99).unwrap();
+        drop(connection);
+        assert!(matches!(Journal::open(&path), Err(JournalError::TooNew { found: 99, .. })));
+    }
+}

@@ -1,0 +1,318 @@
+//! The run journal, resume, the lock and signals (SPEC section 4), end to end: the built
+//! binary, a real SQLite file, real signals, and the emulator as the witness of what AWS
+//! would have applied.
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{EmulatorProcess, Output, Test};
+
+const BULK: &str = r#"
+version: 1
+name: bulk
+defaults:
+  retry: { max-attempts: 12, initial-delay: 20ms, max-delay: 500ms }
+  timeout: 5s
+rate-limits:
+  accept-invitation: RATE
+steps:
+  - id: pending
+    list-invitations: { catalog: AWS, status: [PENDING] }
+  - id: accept
+    for-each: "{{ steps.pending.output.EngagementInvitationSummaries }}"
+    concurrency: 8
+    accept-invitation: { catalog: AWS, identifier: "{{ item.Id }}" }
+"#;
+
+fn bulk_test(rate: &str) -> Test {
+    Test::new().file("bulk.yaml", BULK.replace("RATE", rate))
+}
+
+fn run_args(emulator: &EmulatorProcess, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["run".to_string(), "bulk.yaml".into(), "--endpoint-url".into(), emulator.url.clone()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Accept tasks the emulator started: one per applied accept (the invitation itself turns
+/// ACCEPTED only when its task completes).
+fn accepted(emulator: &EmulatorProcess) -> u64 {
+    let summary = emulator.summary();
+    summary["tasks"].as_object().map_or(0, |tasks| tasks.values().filter_map(Value::as_u64).sum())
+}
+
+/// Waits (at most a minute) until the emulator has accepted `n` invitations.
+fn wait_for_accepted(emulator: &EmulatorProcess, n: u64, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while accepted(emulator) < n {
+        assert!(child.try_wait().expect("child status").is_none(), "the run ended before {n} accepts");
+        assert!(Instant::now() < deadline, "fewer than {n} accepts after a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `handoff <args>` with the test's journal, as JSON.
+fn journal_json(test: &Test, args: &[&str]) -> Value {
+    let output = test.command().args(args).args(["--format", "json"]).output().expect("handoff runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+fn only_run_id(test: &Test) -> String {
+    let runs = journal_json(test, &["runs"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    runs[0]["id"].as_str().expect("run id").to_string()
+}
+
+fn item_statuses(detail: &Value, step: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for item in detail["items"].as_array().expect("items") {
+        if item["step_id"] == step {
+            *counts.entry(item["status"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+fn spawn(test: &Test, args: &[String]) -> Child {
+    test.command()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("handoff starts")
+}
+
+fn resume(test: &Test, emulator: &EmulatorProcess, run_id: &str) -> Output {
+    let output =
+        test.command().args(run_args(emulator, &["--resume", run_id])).output().expect("handoff runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// kill -9 halfway through 300 accepts under faults (some applied with their answer lost),
+/// then `--resume`: every invitation accepted exactly once, none lost, all succeeded.
+#[test]
+fn a_run_killed_halfway_resumes_and_accepts_every_invitation_exactly_once() {
+    let emulator = EmulatorProcess::start(&[
+        "--generate",
+        "invitations=300",
+        "--quota",
+        "accept=100/s",
+        "--task-delay",
+        "50ms",
+        "--faults",
+        "throttle=0.05,error=0.03,drop=0.02,drop_after=0.03",
+        "--seed",
+        "9",
+    ]);
+    let test = bulk_test("100/s").aws_env(&emulator);
+    let mut child = spawn(&test, &run_args(&emulator, &[]));
+    wait_for_accepted(&emulator, 150, &mut child);
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let before = accepted(&emulator);
+    assert!(before < 300, "the run finished before it was killed");
+
+    let run_id = only_run_id(&test);
+    // Nobody holds the lock of a killed run: it shows as interrupted.
+    assert_eq!(journal_json(&test, &["runs"])[0]["status"], "interrupted");
+    let journaled = item_statuses(&journal_json(&test, &["show", &run_id]), "accept");
+    assert!(journaled.get("succeeded").copied().unwrap_or(0) as u64 <= before, "{journaled:?}");
+
+    let output = resume(&test, &emulator, &run_id).code(0);
+    assert!(output.stderr.contains("done before"), "{}", output.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    let summary = emulator.summary();
+    assert_eq!(summary["invitations"], json!({"ACCEPTED": 300}), "{}\n{summary}", output.stderr);
+    assert_eq!(
+        summary["tasks"]["IN_PROGRESS"].as_u64().unwrap_or(0)
+            + summary["tasks"]["COMPLETE"].as_u64().unwrap_or(0),
+        300
+    );
+    assert_eq!(summary["duplicates"]["invitations_with_several_tasks"], json!([]), "{summary}");
+    assert!(summary["faults"]["drop_after"].as_u64().unwrap_or(0) > 0, "{summary}");
+}
+
+/// SIGTERM halfway: the calls in flight finish, the journal records them, exit 143; every
+/// item the journal calls succeeded is one the emulator applied, and a resume completes.
+#[test]
+fn sigterm_drains_exits_143_and_the_run_resumes() {
+    let emulator = EmulatorProcess::start(&[
+        "--generate",
+        "invitations=300",
+        "--quota",
+        "accept=50/s",
+        "--task-delay",
+        "50ms",
+    ]);
+    let test = bulk_test("50/s").aws_env(&emulator);
+    let mut child = spawn(&test, &run_args(&emulator, &[]));
+    wait_for_accepted(&emulator, 100, &mut child);
+    let signalled = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("the run ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    // Within the in-flight timeout (5 s per attempt), not after the other 200 items.
+    assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?}", signalled.elapsed());
+    assert!(stderr.contains("SIGTERM: stopping"), "{stderr}");
+
+    let run_id = only_run_id(&test);
+    let detail = journal_json(&test, &["show", &run_id]);
+    assert_eq!(detail["run"]["status"], "stopped");
+    assert_eq!(detail["run"]["exit_code"], 143);
+    let journaled = item_statuses(&detail, "accept");
+    // Drained: what the emulator applied is exactly what the journal calls succeeded.
+    assert_eq!(journaled.get("succeeded").copied().unwrap_or(0) as u64, accepted(&emulator), "{journaled:?}");
+    assert_eq!(journaled.get("failed"), None, "{journaled:?}");
+
+    resume(&test, &emulator, &run_id).code(0);
+    assert_eq!(accepted(&emulator), 300);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(emulator.summary()["invitations"], json!({"ACCEPTED": 300}));
+    let detail = journal_json(&test, &["show", &run_id]);
+    assert_eq!(item_statuses(&detail, "accept"), [("succeeded".to_string(), 300)].into());
+    assert_eq!(detail["run"]["status"], "succeeded");
+    assert_eq!(detail["run"]["resumes"], 1);
+    assert_eq!(emulator.summary()["duplicates"]["invitations_with_several_tasks"], json!([]));
+}
+
+/// The second of two concurrent runs of one playbook exits 3 at once, naming the first.
+#[test]
+fn a_second_concurrent_run_exits_3_naming_the_holder() {
+    let emulator = EmulatorProcess::start(&[
+        "--generate",
+        "invitations=60",
+        "--quota",
+        "accept=20/s",
+        "--task-delay",
+        "50ms",
+    ]);
+    let test = bulk_test("20/s").aws_env(&emulator);
+    let mut first =
+        test.command().args(run_args(&emulator, &[])).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait for the first run to say it started: it holds the lock by then.
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    let started =
+        lines.by_ref().map_while(Result::ok).find(|line| line.contains("started")).expect("first run starts");
+    let run_id = started.split_whitespace().nth(2).expect("run id").to_string();
+
+    let began = Instant::now();
+    let second = test.command().args(run_args(&emulator, &[])).output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(3), "{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert!(
+        stderr.contains(&format!(
+            "another run of playbook `bulk` is in progress: run {run_id} (pid {} on ",
+            first.id()
+        )),
+        "{stderr}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // A lock whose holder died is free again.
+    let third = test.command().args(run_args(&emulator, &["--resume", &run_id])).output().unwrap();
+    assert_eq!(third.status.code(), Some(0), "{}", String::from_utf8_lossy(&third.stderr));
+}
+
+/// A resume whose playbook now yields other items is refused before anything is sent.
+#[test]
+fn a_resume_with_changed_items_is_refused() {
+    let emulator = EmulatorProcess::start(&["--generate", "invitations=2", "--quota", "off"]);
+    let playbook = |ids: &str| {
+        format!(
+            "version: 1\nname: listed\nsteps:\n  - id: accept\n    for-each: [{ids}]\n    on-failure: continue\n    \
+             accept-invitation: {{ catalog: AWS, identifier: \"{{{{ item }}}}\" }}\n"
+        )
+    };
+    // The first id is not in the emulator: that item fails, so the run can be resumed.
+    let test = Test::new()
+        .file("listed.yaml", playbook("engi-0000000000000, engi-0000000000001"))
+        .aws_env(&emulator);
+    let args = ["run", "listed.yaml", "--endpoint-url", &emulator.url];
+    let first = test.command().args(args).output().unwrap();
+    assert_eq!(first.status.code(), Some(1), "{}", String::from_utf8_lossy(&first.stderr));
+    let run_id = only_run_id(&test);
+    let requests = emulator.summary()["requests"].clone();
+
+    std::fs::write(test.path().join("listed.yaml"), playbook("engi-0000000000002, engi-0000000000003"))
+        .unwrap();
+    let refused = test.command().args(args).args(["--resume", &run_id]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot resume: the items of step `accept` changed"), "{stderr}");
+    assert_eq!(emulator.summary()["requests"], requests, "a refused resume sent something");
+}
+
+/// The journal's bytes (and its WAL) hold none of the secrets: the CodePipeline client
+/// token, and the artifact credentials that job details carry.
+#[test]
+fn the_journal_holds_no_secret() {
+    let emulator = EmulatorProcess::start(&["--generate", "jobs=3"]);
+    let token = handoff::emulator::DEFAULT_CLIENT_TOKEN;
+    let playbook = r#"
+version: 1
+name: worker
+secrets:
+  token: { file: token.txt }
+steps:
+  - id: poll
+    poll-jobs:
+      action-type: { category: Deploy, owner: ThirdParty, provider: AcmeDeploy, version: "1" }
+      max-batch-size: 10
+  - id: details
+    for-each: "{{ steps.poll.output.jobs }}"
+    get-job-details: { job-id: "{{ item.jobId }}", client-token: "{{ secrets.token }}" }
+  - id: ack
+    name: "ack {{ item.output.jobDetails.data.artifactCredentials.accessKeyId }}"
+    for-each: "{{ steps.details.results }}"
+    acknowledge:
+      job-id: "{{ item.output.jobDetails.id }}"
+      nonce: "{{ item.output.jobDetails.nonce }}"
+      client-token: "{{ secrets.token }}"
+"#;
+    let test = Test::new().file("worker.yaml", playbook).file("token.txt", token).aws_env(&emulator);
+    let output =
+        test.command().args(["run", "worker.yaml", "--endpoint-url", &emulator.url]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let run_id = only_run_id(&test);
+    let detail = journal_json(&test, &["show", &run_id]);
+    assert_eq!(item_statuses(&detail, "ack"), [("succeeded".to_string(), 3)].into(), "{detail}");
+
+    let credentials = emulator.get("credentials");
+    let mut secrets = vec![token.to_string()];
+    for job in credentials.as_array().expect("the emulator lists the credentials it handed out") {
+        for field in ["accessKeyId", "secretAccessKey", "sessionToken"] {
+            secrets.push(job[field].as_str().expect("a credential").to_string());
+        }
+    }
+    assert_eq!(secrets.len(), 10);
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = test.journal().into_os_string();
+        path.push(suffix);
+        bytes.extend(std::fs::read(&path).unwrap_or_default());
+    }
+    assert!(bytes.len() > 4096, "the journal is empty");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("********"), "the masked values are not where expected");
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "the journal holds a secret: {secret}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(test.journal()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
