@@ -79,6 +79,12 @@ pub enum Event {
         counts: Counts,
         elapsed: Duration,
     },
+    /// The service said a quota that does not refill soon is used up: the step starts no
+    /// more items; they are left for `--resume`.
+    QuotaExhausted {
+        step: String,
+        message: String,
+    },
     /// A signal asked the run to stop: no new item starts; in-flight calls finish.
     Stopping {
         signal: &'static str,
@@ -188,6 +194,9 @@ impl Reporter for PlainReporter {
             Event::ItemFinished { .. } => None,
             Event::StepFinished { step, counts, elapsed } => {
                 Some(format!("step {step} finished in {}: {}", seconds(*elapsed), counts_text(counts)))
+            }
+            Event::QuotaExhausted { step, message } => {
+                Some(format!("step {step}: {message}; no more items start, the rest are left for --resume"))
             }
             Event::Stopping { signal } => Some(format!(
                 "{signal}: stopping; no new item starts, calls in flight finish (signal again to exit at once)"

@@ -91,10 +91,11 @@ impl World {
                 self.ledger.throttled_by_quota += 1;
                 Err(match refusal {
                     Refusal::Rate => ApiError::throttling(),
+                    // Not throttling: waiting seconds does not help, only the next day does.
                     Refusal::Daily => ApiError::new(
-                        400,
-                        "ThrottlingException",
-                        "Rate exceeded: the daily quota of this operation is used up",
+                        402,
+                        "ServiceQuotaExceededException",
+                        "The daily quota of this operation for this account is used up; it resets 24 hours after it started",
                     ),
                 })
             }

@@ -147,6 +147,8 @@ struct StepPlan {
     timeout: Duration,
     /// Derived idempotency tokens are unique per playbook, run, step and item.
     token_seed: String,
+    /// Set when the service says a daily quota is used up: no new item of the step starts.
+    exhausted: std::sync::atomic::AtomicBool,
     /// The step's shared task watcher, for `wait-for-acceptance`.
     watcher: Option<Arc<crate::actions::wait_for_acceptance::TaskWatcher>>,
 }
@@ -313,6 +315,7 @@ impl Engine {
                 policy: RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]),
                 timeout: step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
                 token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
+                exhausted: Default::default(),
                 watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
                     crate::actions::wait_for_acceptance::TaskWatcher::new(
                         self.clients.partner.clone(),
@@ -538,7 +541,10 @@ impl Engine {
                 }
             }
             let Some(permit) = permit else { break };
-            if self.cancel.is_cancelled() || budget.is_some_and(|allowed| failures > allowed) {
+            if self.cancel.is_cancelled()
+                || budget.is_some_and(|allowed| failures > allowed)
+                || plan.exhausted.load(std::sync::atomic::Ordering::Relaxed)
+            {
                 break;
             }
             let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
@@ -822,7 +828,17 @@ impl Engine {
             }
             // Stopped before it finished: not journaled, so `--resume` runs it again (with
             // the same derived token, so an attempt the service did apply is not repeated).
-            Outcome::Failed { error, .. } if error.class == ErrorClass::Stopped => {
+            Outcome::Failed { error, .. }
+                if matches!(error.class, ErrorClass::Stopped | ErrorClass::QuotaExhausted) =>
+            {
+                if error.class == ErrorClass::QuotaExhausted
+                    && !plan.exhausted.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    self.reporter.report(&Event::QuotaExhausted {
+                        step: plan.id.clone(),
+                        message: self.masker.mask(&error.to_string()),
+                    });
+                }
                 let report = ItemReport {
                     index,
                     key: key.clone(),
@@ -832,7 +848,7 @@ impl Engine {
                     throttled: attempts.1,
                     output: Value::Null,
                     error_code: None,
-                    error: Some(error.message),
+                    error: Some(self.masker.mask(&error.to_string())),
                     replayed: false,
                 };
                 (report, Value::Null)

@@ -37,6 +37,9 @@ pub enum ErrorClass {
     Client,
     /// The run was stopped (SIGINT, SIGTERM) before this item finished; `--resume` runs it.
     Stopped,
+    /// A quota that does not refill soon (Partner Central's daily accept quota) is used up:
+    /// the step stops starting items, and `--resume` runs them later.
+    QuotaExhausted,
 }
 
 impl ErrorClass {
@@ -48,6 +51,7 @@ impl ErrorClass {
             ErrorClass::Connection => "connection",
             ErrorClass::Client => "client",
             ErrorClass::Stopped => "stopped",
+            ErrorClass::QuotaExhausted => "quota-exhausted",
         }
     }
 }
@@ -110,7 +114,9 @@ impl CallError {
             SdkError::ServiceError(service) => {
                 let code = service.err().code().map(str::to_string);
                 let status = raw_status(service.raw());
-                let class = if code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
+                let class = if code.as_deref() == Some("ServiceQuotaExceededException") {
+                    ErrorClass::QuotaExhausted
+                } else if code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
                     || status == Some(429)
                 {
                     ErrorClass::Throttling
@@ -233,7 +239,10 @@ impl RetryPolicy {
         let code = error.code.as_deref();
         match &self.on {
             Some(on) => on.iter().any(|entry| Some(entry.as_str()) == code || entry == error.class.name()),
-            None => error.class != ErrorClass::Client && !code.is_some_and(|c| NEVER_RETRIED.contains(&c)),
+            None => {
+                !matches!(error.class, ErrorClass::Client | ErrorClass::QuotaExhausted)
+                    && !code.is_some_and(|c| NEVER_RETRIED.contains(&c))
+            }
         }
     }
 

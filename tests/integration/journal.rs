@@ -316,3 +316,27 @@ steps:
     let mode = std::fs::metadata(test.journal()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// A daily quota that runs out stops the step cleanly: no failed items, the rest left for
+/// `--resume`, exit 1; nothing is hammered against the exhausted quota.
+#[test]
+fn a_used_up_daily_quota_stops_the_step_and_leaves_the_rest_for_resume() {
+    let emulator = EmulatorProcess::start(&["--generate", "invitations=30", "--quota", "accept=100/s,20"]);
+    let test = bulk_test("100/s").aws_env(&emulator);
+    let output = test.command().args(run_args(&emulator, &[])).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ServiceQuotaExceededException"), "{stderr}");
+    assert!(stderr.contains("the rest are left for --resume"), "{stderr}");
+    assert_eq!(accepted(&emulator), 20);
+    let summary = emulator.summary();
+    // At most the items in flight when the first refusal came were refused; none retried.
+    let refused = summary["throttled_by_quota"].as_u64().unwrap();
+    assert!((1..=8).contains(&refused), "{summary}");
+    let run_id = only_run_id(&test);
+    let detail = journal_json(&test, &["show", &run_id]);
+    assert_eq!(item_statuses(&detail, "accept"), [("succeeded".to_string(), 20)].into(), "{detail}");
+    let accept =
+        detail["steps"].as_array().unwrap().iter().find(|s| s["step_id"] == "accept").unwrap().clone();
+    assert_eq!((accept["failed"].as_u64(), accept["not_done"].as_u64()), (Some(0), Some(10)), "{accept}");
+}
