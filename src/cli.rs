@@ -11,6 +11,7 @@ use crate::emulator::{
     DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_REGION, DEFAULT_SECRET_KEY, FaultSpec, Generate,
 };
 use crate::playbook::DurationSpec;
+use crate::progress::ProgressMode;
 
 const ABOUT: &str =
     "Run YAML playbooks against AWS CodePipeline partner jobs and Partner Central engagement invitations";
@@ -239,9 +240,35 @@ pub struct RunArgs {
     #[command(flatten)]
     pub state: StateArgs,
 
-    /// Show every item and retry, not only failures
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Write one row per item (step, key, status, attempts, outputs, error) to FILE.json or FILE.csv
+    #[arg(long, value_name = "FILE", value_parser = parse_report_path)]
+    pub report: Option<PathBuf>,
+}
+
+/// How a run shows its progress.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// How to show progress: a live display on a terminal, plain lines elsewhere (auto), or JSON lines on stdout
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Only errors and the summary
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail: -v every item and retry, -vv also HTTP status, request ids and delays
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+fn parse_report_path(text: &str) -> Result<PathBuf, String> {
+    match text.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()) {
+        Some(ext) if ext == "json" || ext == "csv" => Ok(PathBuf::from(text)),
+        _ => Err("the report file must end in .json or .csv".into()),
+    }
 }
 
 /// Where the run journal is.
@@ -284,7 +311,6 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Show every item and retry, not only failures
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

@@ -20,6 +20,14 @@ pub enum Exit {
     Terminated = 143,
 }
 
+impl Exit {
+    /// `other` when this is a success, else this: a later problem must not hide a run's
+    /// own failure, nor turn a success into one silently.
+    pub fn max_severity(self, other: Exit) -> Exit {
+        if self == Exit::Success { other } else { self }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)

@@ -19,6 +19,8 @@ pub mod events;
 pub mod exit;
 pub mod journal;
 pub mod playbook;
+pub mod progress;
+pub mod report;
 pub mod schema;
 pub mod secrets;
 pub mod skeleton;

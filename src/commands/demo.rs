@@ -2,7 +2,6 @@
 //! invitations and jobs, runs the two bundled playbooks against it (a bulk acceptance at the
 //! real Partner Central quota, then a job worker), and tells the user what happened.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,15 +14,15 @@ use crate::emulator::{
     DEFAULT_ACCESS_KEY, DEFAULT_CLIENT_TOKEN, DEFAULT_REGION, DEFAULT_SECRET_KEY, Emulator, EmulatorConfig,
     QuotaSpec,
 };
-use crate::events::{PlainReporter, Reporter};
 use crate::exit::Exit;
+use crate::progress::{self, Level};
 
 const PLAYBOOKS: [(&str, &str, &str); 2] = [
     ("accept-pending.yaml", "bulk acceptance", include_str!("../../demo/accept-pending.yaml")),
     ("job-worker.yaml", "job worker", include_str!("../../demo/job-worker.yaml")),
 ];
 
-pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
     let dir =
         tempfile::Builder::new().prefix("handoff-demo-").tempdir().context("creating the demo folder")?;
     for (name, _, text) in PLAYBOOKS {
@@ -45,7 +44,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
         println!("handoff demo: the emulator listens on {} (in this process).", emulator.endpoint_url());
         println!("It holds 10 engagement invitations (8 PENDING, 2 EXPIRED) and 6 queued jobs of a partner");
         println!("action (2 configured to fail). Partner Central's real quota applies: 1 accept per second.");
-        let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter::stderr(args.verbose));
+        let level = Level::from_flags(args.output.quiet, args.output.verbose);
         let mut worst = Exit::Success;
         for (i, (name, what, _)) in PLAYBOOKS.iter().enumerate() {
             let path = dir.path().join(name);
@@ -67,7 +66,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
                 // The demo keeps its journal in its own folder, out of the user's history.
                 journal: Some(dir.path().join("journal.sqlite")),
                 arguments: vec!["demo".into()],
-                reporter: reporter.clone(),
+                // Each playbook gets its own display: it ends with that run's summary.
+                reporter: progress::reporter(args.output.progress, level, color),
+                report: None,
             };
             let exit = execute(&prepared, options, settings).await?;
             if exit != Exit::Success {

@@ -29,7 +29,7 @@ pub fn run() -> Exit {
         Command::Run(args) => run::run(&args, stderr_color(cli.color)),
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => demo::run(&args, stderr_color(cli.color)),
     };
     result.unwrap_or_else(|error| {
         // Only failures outside the playbook reach here (a closed stdout, say).

@@ -14,10 +14,11 @@ use crate::actions::Service;
 use crate::aws::{self, AwsOptions};
 use crate::cli::RunArgs;
 use crate::engine::{self, Engine, RunInput, RunReport};
-use crate::events::{Event, PlainReporter, Reporter};
+use crate::events::{Event, Reporter};
 use crate::exit::Exit;
 use crate::journal::{self, Journal, JournaledItem, LockError, LockHolder, NewRun, RunLock, RunRecorder};
 use crate::playbook::Loaded;
+use crate::progress::{self, Level};
 use crate::secrets::{self, Masker};
 use crate::template::Renderer;
 use crate::vars;
@@ -114,7 +115,12 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
         resume: args.resume.clone(),
         journal: Some(journal),
         arguments: std::env::args().skip(1).collect(),
-        reporter: Arc::new(PlainReporter::stderr(args.verbose)),
+        reporter: progress::reporter(
+            args.output.progress,
+            Level::from_flags(args.output.quiet, args.output.verbose),
+            color,
+        ),
+        report: args.report.clone(),
     };
     runtime.block_on(execute(&prepared, options, settings))
 }
@@ -143,6 +149,8 @@ pub struct RunSettings {
     /// The command line, recorded (masked) in the journal.
     pub arguments: Vec<String>,
     pub reporter: Arc<dyn Reporter>,
+    /// `--report FILE.json|FILE.csv`.
+    pub report: Option<PathBuf>,
 }
 
 /// Runs (or dry-runs) a prepared playbook; shared by `run` and `demo`.
@@ -229,10 +237,17 @@ pub async fn execute(
     });
     let report = engine.run(&input).await;
     signal.abort();
+    settings.reporter.finish();
     let mut exit = exit_status(&report, stopped_by.get().copied());
     if let Some(message) = &report.refused {
         eprintln!("handoff: error: {message}");
         exit = Exit::Invalid;
+    }
+    if let Some(path) = &settings.report
+        && let Err(error) = crate::report::write(path, &input.run_id, &report)
+    {
+        eprintln!("handoff: error: {error}");
+        exit = exit.max_severity(Exit::Failures);
     }
     if let Some(session) = &session {
         if let Some(failure) = session.recorder.failure() {

@@ -7,6 +7,7 @@ use crate::exit::Exit;
 use crate::journal::{Journal, RunDetail, RunLock, RunSummary};
 
 use super::run::journal_path;
+use crate::progress::summary::table;
 
 pub fn runs(args: &RunsArgs) -> anyhow::Result<Exit> {
     let Some(journal) = open(&args.state)? else { return Ok(Exit::Invalid) };
@@ -176,35 +177,6 @@ fn describe(detail: &RunDetail, verbose: bool) -> String {
                 );
             }
         }
-    }
-    out
-}
-
-/// Left-aligned columns, two spaces apart.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(unicode_width::UnicodeWidthStr::width(cell.as_str()));
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let pad = width - unicode_width::UnicodeWidthStr::width(*cell);
-                text.push_str(cell);
-                text.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        text.push('\n');
-        text
-    };
-    let mut out = line(headers.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
 }

@@ -149,6 +149,8 @@ struct StepPlan {
     token_seed: String,
     /// Set when the service says a daily quota is used up: no new item of the step starts.
     exhausted: std::sync::atomic::AtomicBool,
+    /// The pace last reported (f64 bits; `u64::MAX` unlimited), to report changes only.
+    pace: std::sync::atomic::AtomicU64,
     /// The step's shared task watcher, for `wait-for-acceptance`.
     watcher: Option<Arc<crate::actions::wait_for_acceptance::TaskWatcher>>,
 }
@@ -316,6 +318,7 @@ impl Engine {
                 timeout: step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
                 token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
                 exhausted: Default::default(),
+                pace: std::sync::atomic::AtomicU64::new(0),
                 watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
                     crate::actions::wait_for_acceptance::TaskWatcher::new(
                         self.clients.partner.clone(),
@@ -340,6 +343,7 @@ impl Engine {
                         concurrency: 1,
                         resumed: usize::from(replayed.is_some()),
                     });
+                    self.report_pace(&plan).await;
                     let item = match replayed {
                         Some((report, output, _)) => (report, output),
                         None => self.clone().run_item(plan.clone(), None, Value::Null, context).await,
@@ -389,6 +393,7 @@ impl Engine {
                                 concurrency,
                                 resumed,
                             });
+                            self.report_pace(&plan).await;
                             let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
                                 (Some(budget), _) => Some(budget.allowed(items.len())),
                                 (None, OnFailure::Abort) => Some(0),
@@ -449,6 +454,7 @@ impl Engine {
         }
         report.stopped |= self.cancel.is_cancelled();
         self.reporter.report(&Event::RunFinished {
+            run_id: input.run_id.clone(),
             counts: report.counts,
             failed_steps: report.failed_steps.clone(),
             elapsed: started.elapsed(),
@@ -489,7 +495,13 @@ impl Engine {
         {
             self.cancel.cancel();
         }
-        self.reporter.report(&Event::StepFinished { step: plan.id.clone(), counts, elapsed });
+        self.reporter.report(&Event::StepFinished {
+            step: plan.id.clone(),
+            action: plan.kind,
+            status,
+            counts,
+            elapsed,
+        });
         let replayed = items.iter().filter(|i| i.replayed).count();
         StepReport {
             id: plan.id.clone(),
@@ -547,6 +559,7 @@ impl Engine {
             {
                 break;
             }
+            self.reporter.report(&Event::ItemStarted { step: plan.id.clone(), item: index });
             let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
             let (engine, plan, item, key) = (self.clone(), plan.clone(), item.clone(), key.clone());
             tasks.spawn(async move {
@@ -610,6 +623,20 @@ impl Engine {
             replayed: true,
         };
         Some((report, journaled.output.clone(), item.clone()))
+    }
+
+    /// Tells the display the pace the limiters allow the step's action now, when it changed.
+    async fn report_pace(&self, plan: &StepPlan) {
+        let action = self.limiters.actions[&plan.kind].rate().await;
+        let service = self.limiters.services[&plan.kind.service()].rate().await;
+        let pace = match (action, service) {
+            (Some(a), Some(s)) => Some(a.min(s)),
+            (one, other) => one.or(other),
+        };
+        let bits = pace.map_or(u64::MAX, f64::to_bits);
+        if plan.pace.swap(bits, std::sync::atomic::Ordering::Relaxed) != bits {
+            self.reporter.report(&Event::Pace { step: plan.id.clone(), per_second: pace });
+        }
     }
 
     /// The input as the journal keeps it: masked, and never a CodePipeline client token, even
@@ -797,7 +824,10 @@ impl Engine {
                 attempt: notice.attempt,
                 max_attempts: notice.max_attempts,
                 delay: notice.delay,
+                class: notice.error.class.name(),
                 error: masker.mask(&notice.error.to_string()),
+                http_status: notice.error.status,
+                request_id: notice.error.request_id.clone(),
             });
         };
         let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
@@ -810,6 +840,9 @@ impl Engine {
             )
             .await;
         let attempts = (caller.attempts(), caller.throttled());
+        if attempts.1 > 0 {
+            self.report_pace(&plan).await;
+        }
         match outcome {
             Outcome::Succeeded(output) => {
                 self.masker.learn_from_output(&output);
