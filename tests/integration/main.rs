@@ -9,5 +9,6 @@ mod flows;
 mod helpers;
 mod hostile;
 mod journal;
+mod progress;
 mod run;
 mod schemas;
