@@ -115,13 +115,34 @@ fn accepting_every_invitation_ends_each_one_the_way_its_status_says() {
         "--seed",
         "5",
     ]);
+    let reports = tempfile::tempdir().unwrap();
+    let report_path = reports.path().join("report.json");
     let output = Test::new()
         .file("accept.yaml", ACCEPT_EVERYTHING)
         .aws_env(&emulator)
         .args(["run", "accept.yaml", "--endpoint-url", emulator.url.as_str()])
+        .args(["--report", &report_path.display().to_string()])
         .run()
         .code(1);
     let summary = emulator.summary();
+    // Every task in the report ended COMPLETE or FAILED, a failed one with its ReasonCode.
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).expect("a JSON report");
+    let waits: Vec<&serde_json::Value> = rows.iter().filter(|r| r["step"] == "wait").collect();
+    assert_eq!(waits.len(), 900);
+    for row in &waits {
+        match row["output"]["TaskStatus"].as_str() {
+            Some("COMPLETE") => assert_eq!(row["status"], "succeeded", "{row}"),
+            Some("FAILED") => {
+                assert_eq!(row["status"], "failed", "{row}");
+                let reason = row["output"]["ReasonCode"].as_str().unwrap_or_default();
+                assert!(!reason.is_empty() && row["error_code"] == reason, "{row}");
+            }
+            other => panic!("a task ended {other:?}: {row}"),
+        }
+    }
+    let skipped = rows.iter().filter(|r| r["step"] == "accept" && r["status"] == "skipped").count();
+    assert_eq!(skipped, 100);
     // PENDING ones accepted once; the fixtures' ACCEPTED ones were skipped, not touched.
     assert_eq!(summary["invitations"]["ACCEPTED"], 850, "{}\n{summary}", output.stderr);
     assert_eq!(summary["tasks"], json!({"COMPLETE": 750, "FAILED": 150}), "{summary}");
