@@ -47,6 +47,7 @@ pub struct Caller<'a> {
     /// The run's stop signal: no new attempt starts once it fires.
     cancel: CancellationToken,
     attempts: AtomicU32,
+    retries: AtomicU32,
     throttled: AtomicU32,
     ambiguous: AtomicBool,
 }
@@ -74,6 +75,7 @@ impl<'a> Caller<'a> {
             on_retry,
             cancel: CancellationToken::new(),
             attempts: AtomicU32::new(0),
+            retries: AtomicU32::new(0),
             throttled: AtomicU32::new(0),
             ambiguous: AtomicBool::new(false),
         }
@@ -99,6 +101,12 @@ impl<'a> Caller<'a> {
     /// of `wait-for-acceptance`), so reports do not call the item unsent.
     pub fn note_attempt(&self) {
         self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts that were retries of a failed one (a paged list sends several requests
+    /// without any retry).
+    pub fn retries(&self) -> u32 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Attempts the service answered with throttling.
@@ -156,6 +164,7 @@ impl<'a> Caller<'a> {
                 return Err(CallError::stopped());
             }
             let delay = self.policy.delay(tries, &mut rng);
+            self.retries.fetch_add(1, Ordering::Relaxed);
             (self.on_retry)(&RetryNotice {
                 attempt: tries,
                 max_attempts: self.policy.max_attempts,

@@ -68,6 +68,8 @@ pub struct ItemReport {
     pub attempts: u32,
     /// Attempts answered with throttling.
     pub throttled: u32,
+    /// Attempts that retried a failed one.
+    pub retries: u32,
     /// Masked.
     pub output: Value,
     pub error_code: Option<String>,
@@ -422,6 +424,7 @@ impl Engine {
                                 status: Some(ItemStatus::Failed),
                                 attempts: 0,
                                 throttled: 0,
+                                retries: 0,
                                 output: Value::Null,
                                 error_code: Some("TemplateError".into()),
                                 error: Some(message.clone()),
@@ -472,7 +475,7 @@ impl Engine {
                 Some(ItemStatus::Skipped) => counts.skipped += 1,
                 None => counts.not_started += 1,
             }
-            counts.retries += item.attempts.saturating_sub(1) as usize;
+            counts.retries += item.retries as usize;
             counts.throttled += item.throttled as usize;
         }
         let status = if counts.failed > 0 || counts.not_started > 0 {
@@ -589,6 +592,7 @@ impl Engine {
                         status: None,
                         attempts: 0,
                         throttled: 0,
+                        retries: 0,
                         output: Value::Null,
                         error_code: None,
                         error: Some("not started".into()),
@@ -617,6 +621,7 @@ impl Engine {
             status: Some(status),
             attempts: journaled.attempts,
             throttled: journaled.throttled,
+            retries: 0,
             output: journaled.output.clone(),
             error_code: journaled.error_code.clone(),
             error: journaled.error.clone(),
@@ -736,6 +741,7 @@ impl Engine {
                 status: Some(status),
                 attempts,
                 throttled,
+                retries: 0,
                 output: masked_output,
                 error_code,
                 error,
@@ -840,10 +846,11 @@ impl Engine {
             )
             .await;
         let attempts = (caller.attempts(), caller.throttled());
+        let retries = caller.retries();
         if attempts.1 > 0 {
             self.report_pace(&plan).await;
         }
-        match outcome {
+        let (mut report, output) = match outcome {
             Outcome::Succeeded(output) => {
                 self.masker.learn_from_output(&output);
                 finish(ItemStatus::Succeeded, attempts, output, None)
@@ -879,6 +886,7 @@ impl Engine {
                     status: None,
                     attempts: attempts.0,
                     throttled: attempts.1,
+                    retries: 0,
                     output: Value::Null,
                     error_code: None,
                     error: Some(self.masker.mask(&error.to_string())),
@@ -889,7 +897,9 @@ impl Engine {
             Outcome::Failed { error, output } => {
                 finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))
             }
-        }
+        };
+        report.retries = retries;
+        (report, output)
     }
 }
 

@@ -376,8 +376,19 @@ impl Journal {
         item: &ItemRecord,
         attempts: &[AttemptRecord],
     ) -> Result<(), JournalError> {
+        self.record_items(run_id, session, &[(item, attempts)])
+    }
+
+    /// Records several items' outcomes in one transaction: one commit (one fsync) for all.
+    pub fn record_items(
+        &self,
+        run_id: &str,
+        session: u32,
+        items: &[(&ItemRecord, &[AttemptRecord])],
+    ) -> Result<(), JournalError> {
         self.with(|c| {
             let tx = c.transaction()?;
+            for (item, attempts) in items {
             tx.execute(
                 "INSERT OR REPLACE INTO items (run_id, step_id, key, position, label, status, attempts, throttled,
                         input, output, error_code, error, session, started_at, finished_at)
@@ -406,7 +417,7 @@ impl Journal {
                             http_status, request_id, message, delay_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?;
-                for attempt in attempts {
+                for attempt in *attempts {
                     insert.execute(params![
                         run_id,
                         item.step_id,
@@ -422,6 +433,7 @@ impl Journal {
                         attempt.delay_ms.map(|d| d as i64),
                     ])?;
                 }
+            }
             }
             tx.commit()
         })
@@ -571,26 +583,60 @@ impl Journal {
     }
 }
 
-/// The journal as one run writes to it. A write that fails is kept, and the engine stops
-/// starting items: an outcome that cannot be recorded must not count as done.
+/// The journal as one run writes to it. Item outcomes go through one writer thread that
+/// commits whatever has queued up in a single transaction (group commit): each item still
+/// waits for the commit that holds it before it counts as done, but 64 items in flight cost
+/// one fsync, not 64. A write that fails is kept, and the engine stops starting items: an
+/// outcome that cannot be recorded must not count as done.
 #[derive(Debug)]
 pub struct RunRecorder {
     journal: std::sync::Arc<Journal>,
     run_id: String,
-    /// 0 for the first run, n for its n-th resumption.
-    session: u32,
-    failure: Mutex<Option<String>>,
+    writer: Mutex<std::sync::mpsc::Sender<PendingItem>>,
+    failure: std::sync::Arc<Mutex<Option<String>>>,
+}
+
+/// An item waiting for its commit; `done` hears whether it was written.
+struct PendingItem {
+    item: ItemRecord,
+    attempts: Vec<AttemptRecord>,
+    done: std::sync::mpsc::SyncSender<bool>,
 }
 
 impl RunRecorder {
+    /// `session`: 0 for the first run, n for its n-th resumption.
     pub fn new(journal: std::sync::Arc<Journal>, run_id: String, session: u32) -> Self {
-        Self { journal, run_id, session, failure: Mutex::new(None) }
+        let (sender, queue) = std::sync::mpsc::channel::<PendingItem>();
+        let failure = std::sync::Arc::new(Mutex::new(None));
+        let (writer_journal, writer_run, writer_failure) = (journal.clone(), run_id.clone(), failure.clone());
+        // Ends when the recorder (the only sender) is dropped.
+        std::thread::spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                batch.extend(queue.try_iter());
+                let rows: Vec<(&ItemRecord, &[AttemptRecord])> =
+                    batch.iter().map(|p| (&p.item, p.attempts.as_slice())).collect();
+                let result = writer_journal.record_items(&writer_run, session, &rows);
+                let written = result.is_ok();
+                if let Err(error) = result {
+                    writer_failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
+                }
+                for pending in batch {
+                    let _ = pending.done.send(written);
+                }
+            }
+        });
+        Self { journal, run_id, writer: Mutex::new(sender), failure }
     }
 
-    /// Records an item durably; `false` if that failed.
+    /// Records an item durably, waiting for its commit; `false` if that failed.
     pub fn item(&self, item: &ItemRecord, attempts: &[AttemptRecord]) -> bool {
-        let result = blocking(|| self.journal.record_item(&self.run_id, self.session, item, attempts));
-        self.keep(result)
+        let (done, written) = std::sync::mpsc::sync_channel(1);
+        let pending = PendingItem { item: item.clone(), attempts: attempts.to_vec(), done };
+        if self.writer.lock().unwrap_or_else(|e| e.into_inner()).send(pending).is_err() {
+            return false;
+        }
+        blocking(|| written.recv().unwrap_or(false))
     }
 
     pub fn step(&self, step: &StepRecord) -> bool {

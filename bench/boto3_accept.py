@@ -1,0 +1,47 @@
+"""boto3's side of bench/run's quota convergence figure: list the PENDING invitations, then
+accept each with N threads, with botocore's `standard` or `adaptive` retry mode.
+
+    python3 bench/boto3_accept.py ENDPOINT MODE CONCURRENCY
+
+Prints {"accepted": n, "failed": n, "seconds": s} (seconds: the accept phase only).
+"""
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from botocore.config import Config
+
+endpoint, mode, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
+client = boto3.client(
+    "partnercentral-selling",
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="AKIAHANDOFFEMULATOR1",
+    aws_secret_access_key="handoff-emulator-secret",
+    config=Config(retries={"mode": mode, "max_attempts": 10}, max_pool_connections=concurrency),
+)
+ids = []
+for page in client.get_paginator("list_engagement_invitations").paginate(
+    Catalog="AWS", ParticipantType="RECEIVER", Status=["PENDING"]
+):
+    ids += [s["Id"] for s in page["EngagementInvitationSummaries"]]
+
+
+def accept(pair):
+    index, identifier = pair
+    try:
+        client.start_engagement_by_accepting_invitation_task(
+            Catalog="AWS", Identifier=identifier, ClientToken=f"boto3-{index}"
+        )
+        return True
+    except Exception:  # noqa: BLE001 - a failed accept is counted, not raised
+        return False
+
+
+started = time.monotonic()
+with ThreadPoolExecutor(concurrency) as pool:
+    results = list(pool.map(accept, enumerate(ids)))
+seconds = time.monotonic() - started
+print(json.dumps({"accepted": sum(results), "failed": len(results) - sum(results), "seconds": round(seconds, 3)}))

@@ -1,0 +1,347 @@
+"""The benchmarks of docs/benchmarks.md, run side by side on this machine: handoff against
+boto3, a raw aws-sdk-rust loop and the AWS CLI, on the same emulator. Every figure is
+measured twice (two consecutive passes) and reported raw, with the ratios the goals use.
+
+    bench/run            # the whole run, writes docs/benchmarks.md (about 10 minutes)
+    bench/run --smoke    # a few seconds, small sizes, prints the table only (CI)
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(
+    os.environ,
+    AWS_ACCESS_KEY_ID="AKIAHANDOFFEMULATOR1",
+    AWS_SECRET_ACCESS_KEY="handoff-emulator-secret",
+    AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+    AWS_CONFIG_FILE="/nonexistent",
+    AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+)
+ENV.pop("AWS_PROFILE", None)
+
+
+class Emulator:
+    """`handoff emulator` in its own process, on a free port."""
+
+    def __init__(self, binary, *args):
+        self.process = subprocess.Popen(
+            [binary, "emulator", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        first = self.process.stdout.readline().strip()
+        self.url = first.removeprefix("listening on ")
+
+    def get(self, what):
+        with urllib.request.urlopen(f"{self.url}/_handoff/{what}") as answer:
+            return json.load(answer)
+
+    def pending_ids(self):
+        return [i["id"] for i in self.get("state")["invitations"] if i["status"] == "PENDING"]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.process.terminate()
+        self.process.wait()
+
+
+def measured(command, cwd=None, stdout=subprocess.DEVNULL):
+    """Runs a command; returns (wall seconds, CPU seconds, peak RSS MB, exit code, stdout)."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=stdout, stderr=subprocess.DEVNULL, text=True)
+    out = process.stdout.read() if stdout == subprocess.PIPE else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), out
+
+
+def write_ids(path, ids):
+    path.write_text("id\n" + "\n".join(ids) + "\n")
+
+
+def accept_playbook(work, name, source, concurrency, rate=None):
+    limits = f"rate-limits:\n  accept-invitation: {rate}\n" if rate else ""
+    if source == "list":
+        steps = (
+            "  - id: pending\n    list-invitations: { catalog: AWS, status: [PENDING] }\n"
+            "  - id: accept\n    for-each: \"{{ steps.pending.output.EngagementInvitationSummaries }}\"\n"
+        )
+        identifier = "{{ item.Id }}"
+    else:
+        steps = "  - id: accept\n    for-each: \"{{ vars.ids }}\"\n"
+        identifier = "{{ item.id }}"
+    text = (
+        f"version: 1\nname: {name}\n"
+        + (f"vars:\n  ids: {{ file: {source} }}\n" if source != "list" else "")
+        + limits
+        + "defaults:\n  retry: { max-attempts: 10, initial-delay: 100ms, max-delay: 5s }\n"
+        + "steps:\n"
+        + steps
+        + f"    concurrency: {concurrency}\n"
+        + f"    accept-invitation: {{ catalog: AWS, identifier: \"{identifier}\" }}\n"
+    )
+    path = work / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def handoff_run(binary, work, playbook, url, *extra):
+    """handoff run with JSON events; returns (accept step seconds, wall, cpu, rss MB, exit)."""
+    command = [binary, "run", str(playbook), "--endpoint-url", url, "--progress", "json",
+               "--state", str(work / f"journal-{time.monotonic_ns()}.sqlite"), *extra]
+    wall, cpu, rss, code, out = measured(command, cwd=work, stdout=subprocess.PIPE)
+    step = [json.loads(l) for l in out.splitlines() if '"step_finished"' in l and '"accept"' in l]
+    elapsed = step[-1]["elapsed"] if step else float("nan")
+    return elapsed, wall, cpu, rss, code
+
+
+def convergence(binary, work, n, quota):
+    """N accepts at a quota of Q/s: elapsed / (N/Q) and the share of throttled answers."""
+    rows = {}
+    for tool in ["handoff", "boto3 standard", "boto3 adaptive"]:
+        with Emulator(binary, "--generate", f"invitations={n}", "--quota", f"accept={quota}/s",
+                      "--quota", "reads=off", "--task-delay", "50ms") as emulator:
+            if tool == "handoff":
+                playbook = accept_playbook(work, "convergence", "list", 8, f"{quota}/s")
+                seconds = handoff_run(binary, work, playbook, emulator.url)[0]
+            else:
+                mode = tool.split()[1]
+                _, _, _, _, out = measured([sys.executable, str(ROOT / "bench/boto3_accept.py"), emulator.url, mode, "8"],
+                                           stdout=subprocess.PIPE)
+                seconds = json.loads(out)["seconds"]
+            summary = emulator.get("summary")
+            sent = summary["requests"].get("StartEngagementByAcceptingInvitationTask", 0)
+            accepted = sum(summary["tasks"].values())
+            rows[tool] = {
+                "seconds": seconds,
+                "ratio": seconds / (n / quota),
+                "throttled_share": summary["throttled_by_quota"] / max(sent, 1),
+                "accepted": accepted,
+            }
+    return rows
+
+
+def overhead(binary, raw, work, n, cli_calls):
+    """Quotas off, N accepts at concurrency 64: handoff against the raw SDK and the AWS CLI."""
+    result = {}
+    with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
+        ids = work / "overhead.csv"
+        write_ids(ids, emulator.pending_ids())
+        playbook = accept_playbook(work, "overhead", ids.name, 64)
+        seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url)
+        result["handoff"] = {"per_second": n / seconds, "cpu_per_1000": cpu / n * 1000, "wall": wall, "exit": code}
+    with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
+        write_ids(ids, emulator.pending_ids())
+        wall, cpu, _, _, out = measured([raw, emulator.url, str(ids), "64"], stdout=subprocess.PIPE)
+        report = json.loads(out)
+        result["raw"] = {"per_second": n / report["seconds"], "cpu_per_1000": cpu / n * 1000}
+    with Emulator(binary, "--generate", f"invitations={cli_calls}", "--quota", "off") as emulator:
+        ids = emulator.pending_ids()
+        started = time.monotonic()
+        for i, identifier in enumerate(ids):
+            subprocess.run(["aws", "--endpoint-url", emulator.url, "partnercentral-selling",
+                            "start-engagement-by-accepting-invitation-task", "--catalog", "AWS",
+                            "--identifier", identifier, "--client-token", f"cli-{i}"],
+                           env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        result["cli"] = {"per_call": (time.monotonic() - started) / len(ids)}
+    result["ratio_raw"] = result["handoff"]["per_second"] / result["raw"]["per_second"]
+    result["ratio_cli"] = result["cli"]["per_call"] / (1 / result["handoff"]["per_second"])
+    return result
+
+
+def startup(binary, work, runs):
+    """Median wall time: validate an example, a one-call run, one AWS CLI call."""
+    example = ROOT / "examples/accept-all-pending.yaml"
+    validate = statistics.median(measured([binary, "validate", str(example)])[0] for _ in range(runs))
+    with Emulator(binary, "--generate", f"invitations={runs + 5}", "--quota", "off") as emulator:
+        ids = emulator.pending_ids()
+        times = []
+        for i in range(runs):
+            playbook = work / "one.yaml"
+            playbook.write_text(
+                "version: 1\nname: one\nsteps:\n  - id: accept\n    accept-invitation: "
+                f"{{ catalog: AWS, identifier: {ids[i]} }}\n")
+            times.append(measured([binary, "run", str(playbook), "--endpoint-url", emulator.url,
+                                   "--state", str(work / "one.sqlite"), "--progress", "none"])[0])
+        run = statistics.median(times)
+        cli = statistics.median(
+            measured(["aws", "--endpoint-url", emulator.url, "partnercentral-selling",
+                      "start-engagement-by-accepting-invitation-task", "--catalog", "AWS",
+                      "--identifier", ids[runs + i], "--client-token", f"cli-start-{i}"])[0]
+            for i in range(min(5, runs)))
+    return {"validate": validate, "run": run, "cli": cli, "ratio": cli / run}
+
+
+def scale(binary, work, sizes):
+    """for-each over N CSV rows: dry-run and against the emulator; peak RSS, time per item."""
+    rows = []
+    for n in sizes:
+        with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
+            ids = work / f"scale-{n}.csv"
+            write_ids(ids, emulator.pending_ids())
+            playbook = accept_playbook(work, f"scale{n}", ids.name, 64)
+            dry_wall, _, dry_rss, _, _ = measured([binary, "run", str(playbook), "--dry-run"], cwd=work)
+            seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url)
+            rows.append({"n": n, "dry_wall": dry_wall, "dry_rss": dry_rss, "dry_per_item_us": dry_wall / n * 1e6,
+                         "run_wall": wall, "run_rss": rss, "run_per_item_us": wall / n * 1e6, "exit": code})
+    return rows
+
+
+def one_pass(args, binary, raw):
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        result = {"convergence": convergence(binary, work, args.n, args.quota)}
+        if args.real_quota:
+            result["real_quota"] = convergence_handoff_only(binary, work, 60, 1)
+        result["overhead"] = overhead(binary, raw, work, args.overhead_n, args.cli_calls)
+        result["startup"] = startup(binary, work, args.startup_runs)
+        result["scale"] = scale(binary, work, args.scale)
+        return result
+
+
+def convergence_handoff_only(binary, work, n, quota):
+    with Emulator(binary, "--generate", f"invitations={n}", "--quota", f"accept={quota}/s",
+                  "--task-delay", "50ms") as emulator:
+        playbook = accept_playbook(work, "real", "list", 8, f"{quota}/s")
+        seconds = handoff_run(binary, work, playbook, emulator.url)[0]
+        summary = emulator.get("summary")
+        sent = summary["requests"].get("StartEngagementByAcceptingInvitationTask", 0)
+        return {"seconds": seconds, "ratio": seconds / (n / quota),
+                "throttled_share": summary["throttled_by_quota"] / max(sent, 1)}
+
+
+def table(args, passes):
+    def both(get, fmt):
+        return " | ".join(fmt.format(get(p)) for p in passes)
+
+    lines = ["| measure | goal | " + " | ".join(f"run {i + 1}" for i in range(len(passes))) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in passes) + " |"]
+    for tool in ["handoff", "boto3 standard", "boto3 adaptive"]:
+        goal = "≤ 1.05" if tool == "handoff" else ""
+        lines.append(f"| convergence {args.n} accepts at {args.quota}/s, {tool}: elapsed / (N/Q) | {goal} | "
+                     + both(lambda p: p["convergence"][tool]["ratio"], "{:.3f}") + " |")
+        goal = "≤ 2%" if tool == "handoff" else ""
+        lines.append(f"| convergence, {tool}: throttled answers | {goal} | "
+                     + both(lambda p: p["convergence"][tool]["throttled_share"] * 100, "{:.1f}%") + " |")
+    if args.real_quota:
+        lines.append("| real quota, 60 accepts at 1/s, handoff: elapsed / (N/Q) | ≤ 1.05 | "
+                     + both(lambda p: p["real_quota"]["ratio"], "{:.3f}") + " |")
+        lines.append("| real quota, handoff: throttled answers | ≤ 2% | "
+                     + both(lambda p: p["real_quota"]["throttled_share"] * 100, "{:.1f}%") + " |")
+    n = args.overhead_n
+    lines += [
+        f"| overhead, {n} accepts at concurrency 64: handoff calls/s | | "
+        + both(lambda p: p["overhead"]["handoff"]["per_second"], "{:.0f}") + " |",
+        "| overhead: raw aws-sdk-rust loop calls/s | | " + both(lambda p: p["overhead"]["raw"]["per_second"], "{:.0f}") + " |",
+        "| overhead: handoff / raw SDK throughput | ≥ 0.9 | " + both(lambda p: p["overhead"]["ratio_raw"], "{:.2f}") + " |",
+        "| overhead: handoff CPU seconds per 1,000 calls | | "
+        + both(lambda p: p["overhead"]["handoff"]["cpu_per_1000"], "{:.2f}") + " |",
+        "| overhead: raw SDK CPU seconds per 1,000 calls | | "
+        + both(lambda p: p["overhead"]["raw"]["cpu_per_1000"], "{:.2f}") + " |",
+        f"| overhead: AWS CLI seconds per call ({args.cli_calls} calls) | | "
+        + both(lambda p: p["overhead"]["cli"]["per_call"], "{:.3f}") + " |",
+        "| overhead: AWS CLI time per call / handoff time per call | ≥ 100 | "
+        + both(lambda p: p["overhead"]["ratio_cli"], "{:.0f}") + " |",
+        "| start-up: `handoff validate` an example, median | < 20 ms | "
+        + both(lambda p: p["startup"]["validate"] * 1000, "{:.1f} ms") + " |",
+        "| start-up: `handoff run` of one call, median | < 20 ms | "
+        + both(lambda p: p["startup"]["run"] * 1000, "{:.1f} ms") + " |",
+        "| start-up: one `aws` CLI call, median | | " + both(lambda p: p["startup"]["cli"] * 1000, "{:.0f} ms") + " |",
+        "| start-up: AWS CLI / handoff run | ≥ 20 | " + both(lambda p: p["startup"]["ratio"], "{:.0f}") + " |",
+    ]
+    for i, n in enumerate(args.scale):
+        lines.append(f"| scale {n:,} items, dry-run: µs per item / peak RSS | flat / | "
+                     + both(lambda p: (p["scale"][i]["dry_per_item_us"], p["scale"][i]["dry_rss"]), "{0[0]:.0f} µs / {0[1]:.0f} MB")
+                     + " |")
+        lines.append(f"| scale {n:,} items, run: µs per item / peak RSS | flat / < 100 MB at 100k | "
+                     + both(lambda p: (p["scale"][i]["run_per_item_us"], p["scale"][i]["run_rss"]), "{0[0]:.0f} µs / {0[1]:.0f} MB")
+                     + " |")
+    return "\n".join(lines)
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    import botocore
+    aws = subprocess.run(["aws", "--version"], capture_output=True, text=True, env=ENV).stdout.strip()
+    return (f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, {rustc}, "
+            f"botocore {botocore.__version__}, {aws}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--binary", default=str(ROOT / "target/release/handoff"))
+    parser.add_argument("--raw", default=str(ROOT / "target/release/examples/raw_sdk"))
+    parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 40, 20, False, 500, 3
+        args.startup_runs, args.scale, passes = 3, [1000], 1
+    else:
+        args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 400, 20, True, 20000, 40
+        args.startup_runs, args.scale, passes = 15, [1000, 10000, 100000], 2
+    started = time.monotonic()
+    results = []
+    for i in range(passes):
+        print(f"pass {i + 1} of {passes}...", file=sys.stderr)
+        results.append(one_pass(args, args.binary, args.raw))
+    text = table(args, results)
+    print(text)
+    if args.smoke:
+        assert results[0]["convergence"]["handoff"]["accepted"] == args.n, results[0]
+        assert results[0]["scale"][0]["exit"] == 0, results[0]
+        return
+    Path(args.out).write_text(DOC.format(machine=machine(), table=text, minutes=(time.monotonic() - started) / 60,
+                                         raw=json.dumps(results, indent=1)))
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+DOC = """# Benchmarks
+
+Written by `bench/run` (it builds the release binaries, installs boto3 and the AWS CLI with
+pip, and runs everything side by side on this machine in one invocation). Each column is one
+full pass; the two passes ran back to back. Every tool talks to `handoff emulator` on
+127.0.0.1 in its own process, so the emulator's cost is in every figure alike.
+
+- Machine: {machine}.
+- Took {minutes:.1f} minutes.
+
+{table}
+
+What each row is:
+
+- **Convergence**: the emulator enforces the accept quota at Q per second; N PENDING
+  invitations are listed and accepted at concurrency 8. handoff uses
+  `rate-limits: {{ accept-invitation: Q/s }}`; boto3 has no client-side limit in `standard`
+  mode and its token-bucket rate limiter in `adaptive` mode (`max_attempts: 10`). Elapsed is
+  the accept phase; the ideal is N/Q. Throttled answers are the emulator's count of quota
+  refusals over the accept requests it received.
+- **Overhead**: quotas off; N accepts at concurrency 64 from a CSV. handoff (templates,
+  schema checks, derived tokens, journal with one fsync per group commit, JSON events)
+  against `bench/raw_sdk.rs` (the same SDK client and settings, nothing else). CPU seconds
+  are the process's user + system time. The AWS CLI row is a shell loop of single calls.
+- **Start-up**: median wall time of whole processes, including process start.
+- **Scale**: `for-each` over a CSV of N ids; dry-run renders every call and prints it;
+  run sends them (quota off, concurrency 64). Per-item time is wall time / N.
+
+Raw figures (JSON, per pass):
+
+```json
+{raw}
+```
+"""
+
+if __name__ == "__main__":
+    main()
