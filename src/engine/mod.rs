@@ -403,14 +403,24 @@ impl Engine {
                             };
                             let results =
                                 self.run_items(&plan, items, keys, concurrency, budget, &context).await;
-                            let values: Vec<Value> = results
-                                .iter()
-                                .map(|(r, output, item)| {
-                                    json!({"item": item, "index": r.index, "status": r.status.map_or("not_started", ItemStatus::name),
-                                           "output": output, "error": r.error})
-                                })
-                                .collect();
-                            let items: Vec<ItemReport> = results.into_iter().map(|(r, _, _)| r).collect();
+                            // Outputs and items move into the template context; the
+                            // reports keep only their masked copies (bulk runs hold
+                            // every result, so no third copy).
+                            let mut values = Vec::with_capacity(results.len());
+                            let mut items = Vec::with_capacity(results.len());
+                            for (report, output, item) in results {
+                                let mut value = Map::new();
+                                value.insert("item".into(), item);
+                                value.insert("index".into(), json!(report.index));
+                                value.insert(
+                                    "status".into(),
+                                    json!(report.status.map_or("not_started", ItemStatus::name)),
+                                );
+                                value.insert("output".into(), output);
+                                value.insert("error".into(), json!(report.error));
+                                values.push(Value::Object(value));
+                                items.push(report);
+                            }
                             let step_report = self.finish_step(&plan, items, step_started);
                             let status = step_report.status.map(ItemStatus::name);
                             (step_report, json!({"results": values, "status": status}))
