@@ -341,27 +341,49 @@ fn a_used_up_daily_quota_stops_the_step_and_leaves_the_rest_for_resume() {
     assert_eq!((accept["failed"].as_u64(), accept["not_done"].as_u64()), (Some(0), Some(10)), "{accept}");
 }
 
-/// A second signal exits at once, without waiting for the drain; the journal is still
-/// consistent (it opens, lists the run, and a resume completes exactly once).
+/// A second signal exits at once, without waiting for calls in flight (each takes 5 s here);
+/// the journal is still consistent: it opens, shows the run, and a resume completes with
+/// every invitation accepted exactly once.
 #[test]
 fn a_second_signal_exits_at_once_and_the_journal_stays_consistent() {
-    let emulator =
-        EmulatorProcess::start(&["--generate", "invitations=200", "--quota", "accept=50/s", "--task-delay", "50ms"]);
+    let emulator = EmulatorProcess::start(&[
+        "--generate",
+        "invitations=40",
+        "--quota",
+        "off",
+        "--task-delay",
+        "50ms",
+        "--faults",
+        "latency=5s",
+    ]);
     let test = bulk_test("50/s").aws_env(&emulator);
     let mut child = spawn(&test, &run_args(&emulator, &[]));
-    wait_for_accepted(&emulator, 50, &mut child);
-    // The first signal starts the drain; the second, right behind it, ends the process.
-    for _ in 0..2 {
+    // Wait until accepts are in flight: the list (5 s) is done and the first accepts were sent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while emulator.summary()["requests"]["StartEngagementByAcceptingInvitationTask"].as_u64().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no accept was sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = |child: &Child| {
         let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         assert!(status.success());
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    };
+    kill(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    kill(&child);
     let output = child.wait_with_output().expect("the run ends");
-    assert_eq!(output.status.code(), Some(143), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    // Not drained: the calls in flight had seconds to go, and no summary was printed.
+    assert!(second.elapsed() < Duration::from_secs(3), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping") && !stderr.contains("STEP "), "{stderr}");
+
     let run_id = only_run_id(&test);
-    let journaled = item_statuses(&journal_json(&test, &["show", &run_id]), "accept");
-    assert!(journaled.get("succeeded").copied().unwrap_or(0) as u64 <= accepted(&emulator), "{journaled:?}");
+    let detail = journal_json(&test, &["show", &run_id]);
+    assert_eq!(detail["run"]["status"], "interrupted", "the run was cut off, not finished: {detail}");
+    assert_eq!(item_statuses(&detail, "accept").get("succeeded"), None, "{detail}");
     resume(&test, &emulator, &run_id).code(0);
-    assert_eq!(accepted(&emulator), 200);
+    assert_eq!(accepted(&emulator), 40);
     assert_eq!(emulator.summary()["duplicates"]["invitations_with_several_tasks"], json!([]));
 }
