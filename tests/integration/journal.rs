@@ -357,7 +357,7 @@ fn a_second_signal_exits_at_once_and_the_journal_stays_consistent() {
         "latency=4s",
     ]);
     let test = bulk_test("50/s").aws_env(&emulator);
-    let mut child = spawn(&test, &run_args(&emulator, &[]));
+    let child = spawn(&test, &run_args(&emulator, &[]));
     // Wait until accepts are in flight: the list (4 s) answered, and the first accepts went
     // out right after it; each takes 4 s (the step's timeout is 5 s).
     let deadline = Instant::now() + Duration::from_secs(60);
