@@ -160,6 +160,28 @@ def overhead(binary, raw, work, n, cli_calls):
     return result
 
 
+def display(binary, work, n):
+    """The display's cost: CPU seconds of N accepts with `--progress none`, then with the
+    live display drawn on a pseudo-terminal (util-linux `script`), and with plain lines."""
+    result = {}
+    for mode in ["none", "bar", "plain"]:
+        with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
+            ids = work / "display.csv"
+            write_ids(ids, emulator.pending_ids())
+            playbook = accept_playbook(work, "display", ids.name, 64)
+            command = [binary, "run", str(playbook), "--endpoint-url", emulator.url, "--progress", mode,
+                       "--state", str(work / f"display-{mode}.sqlite")]
+            if mode == "bar":
+                # `script` gives handoff a real terminal. Its own CPU (copying the bytes) is
+                # counted with handoff's, so the figure overstates the display's cost a little.
+                command = ["script", "-qefc", " ".join(command), "/dev/null"]
+            wall, cpu, _, code, _ = measured(command, cwd=work)
+            result[mode] = {"cpu": cpu, "wall": wall, "exit": code}
+    result["bar_cost"] = result["bar"]["cpu"] / result["none"]["cpu"] - 1
+    result["plain_cost"] = result["plain"]["cpu"] / result["none"]["cpu"] - 1
+    return result
+
+
 def startup(binary, work, runs):
     """Median wall time: validate an example, a one-call run, one AWS CLI call."""
     example = ROOT / "examples/accept-all-pending.yaml"
@@ -205,6 +227,7 @@ def one_pass(args, binary, raw):
         if args.real_quota:
             result["real_quota"] = convergence_handoff_only(binary, work, 60, 1)
         result["overhead"] = overhead(binary, raw, work, args.overhead_n, args.cli_calls)
+        result["display"] = display(binary, work, args.display_n)
         result["startup"] = startup(binary, work, args.startup_runs)
         result["scale"] = scale(binary, work, args.scale)
         return result
@@ -253,6 +276,12 @@ def table(args, passes):
         + both(lambda p: p["overhead"]["cli"]["per_call"], "{:.3f}") + " |",
         "| overhead: AWS CLI time per call / handoff time per call | ≥ 100 | "
         + both(lambda p: p["overhead"]["ratio_cli"], "{:.0f}") + " |",
+        f"| display, {args.display_n:,} accepts: CPU seconds with `--progress none` | | "
+        + both(lambda p: p["display"]["none"]["cpu"], "{:.2f}") + " |",
+        "| display: extra CPU of the live display on a terminal | < 2% | "
+        + both(lambda p: p["display"]["bar_cost"] * 100, "{:+.1f}%") + " |",
+        "| display: extra CPU of plain lines | | "
+        + both(lambda p: p["display"]["plain_cost"] * 100, "{:+.1f}%") + " |",
         "| start-up: `handoff validate` an example, median | < 20 ms | "
         + both(lambda p: p["startup"]["validate"] * 1000, "{:.1f} ms") + " |",
         "| start-up: `handoff run` of one call, median | < 20 ms | "
@@ -288,10 +317,10 @@ def main():
     args = parser.parse_args()
     if args.smoke:
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 40, 20, False, 500, 3
-        args.startup_runs, args.scale, passes = 3, [1000], 1
+        args.startup_runs, args.scale, passes, args.display_n = 3, [1000], 1, 300
     else:
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 400, 20, True, 20000, 40
-        args.startup_runs, args.scale, passes = 15, [1000, 10000, 100000], 2
+        args.startup_runs, args.scale, passes, args.display_n = 15, [1000, 10000, 100000], 2, 10000
     started = time.monotonic()
     results = []
     for i in range(passes):
@@ -334,6 +363,11 @@ What each row is:
   schema checks, derived tokens, journal with one fsync per group commit, JSON events)
   against `bench/raw_sdk.rs` (the same SDK client and settings, nothing else). CPU seconds
   are the process's user + system time. The AWS CLI row is a shell loop of single calls.
+- **Display**: the same N accepts three times, CPU seconds of the handoff process:
+  no progress at all, the live display on a pseudo-terminal (`script`, whose own CPU is
+  counted too), and plain lines.
+  The CPU of a run varies by a few percent from one run to the next, so a cost within that
+  noise reads as "no measurable cost".
 - **Start-up**: median wall time of whole processes, including process start.
 - **Scale**: `for-each` over a CSV of N ids; dry-run renders every call and prints it;
   run sends them (quota off, concurrency 64). Per-item time is wall time / N.

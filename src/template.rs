@@ -4,10 +4,11 @@
 //! Strict means an undefined name is an error, never an empty string: a typo in
 //! `{{ item.idd }}` must not send an empty identifier to AWS.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, Expression, UndefinedBehavior};
 
 /// The names a template may start with, besides minijinja's own globals.
 pub const ROOT_NAMES: &[&str] = &["vars", "secrets", "env", "item", "index", "steps", "run"];
@@ -77,10 +78,23 @@ mod tests {
     }
 }
 
-/// Renders playbook values with a context.
-#[derive(Debug)]
+/// Renders playbook values with a context. Each `{{ expression }}` is compiled once and
+/// kept: a bulk step renders the same few expressions for every one of its items.
 pub struct Renderer {
-    env: Environment<'static>,
+    env: &'static Environment<'static>,
+    expressions: std::sync::Mutex<HashMap<String, Arc<Expression<'static, 'static>>>>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+/// The run-time environment, shared: compiled expressions borrow it for the whole process.
+fn shared_environment() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(environment)
 }
 
 /// A template that failed at run time (an undefined name, a filter on the wrong type, ...).
@@ -92,7 +106,7 @@ pub struct RenderError {
 
 impl Default for Renderer {
     fn default() -> Self {
-        Self { env: environment() }
+        Self { env: shared_environment(), expressions: Default::default() }
     }
 }
 
@@ -104,6 +118,20 @@ fn single_expression(text: &str) -> Option<&str> {
 }
 
 impl Renderer {
+    /// The compiled form of an expression, compiled on first use.
+    fn expression(&self, source: &str) -> Result<Arc<Expression<'static, 'static>>, RenderError> {
+        let mut cache = self.expressions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(compiled) = cache.get(source) {
+            return Ok(compiled.clone());
+        }
+        let compiled = self.env.compile_expression_owned(source.to_string()).map_err(|e| RenderError {
+            message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
+        })?;
+        let compiled = Arc::new(compiled);
+        cache.insert(source.to_string(), compiled.clone());
+        Ok(compiled)
+    }
+
     fn render_source(&self, source: &str, context: &minijinja::Value) -> Result<String, RenderError> {
         let fail = |e: minijinja::Error| RenderError {
             message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
@@ -121,9 +149,7 @@ impl Renderer {
             return Ok(serde_json::Value::String(text.to_string()));
         }
         if let Some(expression) = single_expression(text) {
-            let expr = self.env.compile_expression(expression).map_err(|e| RenderError {
-                message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
-            })?;
+            let expr = self.expression(expression)?;
             let value = expr.eval(context).map_err(|e| RenderError {
                 message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
             })?;

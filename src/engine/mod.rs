@@ -262,7 +262,7 @@ fn item_label(item: &Value) -> String {
     }
     match item {
         Value::String(s) => s.clone(),
-        Value::Object(_) | Value::Array(_) => String::new(),
+        Value::Null | Value::Object(_) | Value::Array(_) => String::new(),
         other => other.to_string(),
     }
 }
