@@ -167,13 +167,13 @@ fn describe(detail: &RunDetail, verbose: bool) -> String {
                     out,
                     "      session {} attempt {} at {}: {}{}{}{}{}",
                     attempt.session,
-                    attempt.attempt,
-                    attempt.at,
-                    attempt.outcome,
-                    attempt.http_status.map(|s| format!(" HTTP {s}")).unwrap_or_default(),
-                    attempt.error_code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(),
-                    attempt.request_id.as_ref().map(|r| format!(" request {r}")).unwrap_or_default(),
-                    attempt.delay_ms.map(|d| format!(", retried after {d} ms")).unwrap_or_default(),
+                    attempt.record.attempt,
+                    attempt.record.at,
+                    attempt.record.outcome,
+                    attempt.record.http_status.map(|s| format!(" HTTP {s}")).unwrap_or_default(),
+                    attempt.record.error_code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(),
+                    attempt.record.request_id.as_ref().map(|r| format!(" request {r}")).unwrap_or_default(),
+                    attempt.record.delay_ms.map(|d| format!(", retried after {d} ms")).unwrap_or_default(),
                 );
             }
         }

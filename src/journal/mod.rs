@@ -137,7 +137,7 @@ pub struct NewRun<'a> {
 }
 
 /// One attempt of an item, for the `attempts` table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AttemptRecord {
     pub attempt: u32,
     pub at: String,
@@ -248,15 +248,10 @@ pub struct JournaledStep {
 pub struct JournaledAttempt {
     pub step_id: String,
     pub item_key: String,
+    /// 0 for the first run, n for its n-th resumption.
     pub session: u32,
-    pub attempt: u32,
-    pub at: String,
-    pub outcome: String,
-    pub error_code: Option<String>,
-    pub http_status: Option<u16>,
-    pub request_id: Option<String>,
-    pub message: Option<String>,
-    pub delay_ms: Option<u64>,
+    #[serde(flatten)]
+    pub record: AttemptRecord,
 }
 
 /// Everything the journal holds about one run.
@@ -529,14 +524,16 @@ impl Journal {
                         step_id: row.get(0)?,
                         item_key: row.get(1)?,
                         session: row.get(2)?,
-                        attempt: row.get(3)?,
-                        at: row.get(4)?,
-                        outcome: row.get(5)?,
-                        error_code: row.get(6)?,
-                        http_status: row.get(7)?,
-                        request_id: row.get(8)?,
-                        message: row.get(9)?,
-                        delay_ms: row.get::<_, Option<i64>>(10)?.map(|d| d as u64),
+                        record: AttemptRecord {
+                            attempt: row.get(3)?,
+                            at: row.get(4)?,
+                            outcome: row.get(5)?,
+                            error_code: row.get(6)?,
+                            http_status: row.get(7)?,
+                            request_id: row.get(8)?,
+                            message: row.get(9)?,
+                            delay_ms: row.get::<_, Option<i64>>(10)?.map(|d| d as u64),
+                        },
                     })
                 })?
                 .collect()
