@@ -76,6 +76,26 @@ pub struct Clients {
     pub partner: aws_sdk_partnercentralselling::Client,
 }
 
+impl Clients {
+    /// Clients for a playbook that calls no AWS service (only `exec` steps): nothing reads
+    /// the AWS configuration, so such a playbook runs on a machine that has none.
+    pub fn unconfigured() -> Self {
+        let region = Region::new("us-east-1");
+        let codepipeline = aws_sdk_codepipeline::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .build();
+        let partner = aws_sdk_partnercentralselling::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region)
+            .build();
+        Clients {
+            codepipeline: aws_sdk_codepipeline::Client::from_conf(codepipeline),
+            partner: aws_sdk_partnercentralselling::Client::from_conf(partner),
+        }
+    }
+}
+
 /// Builds the clients and checks that a region and credentials exist, without sending a request.
 pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());

@@ -68,12 +68,16 @@ pub enum FindingKind {
     ZeroDuration,
     #[error("`client-token` of `{action}` is written literally, but it is a secret")]
     LiteralSecret { action: ActionKind },
+    #[error(
+        "a `shell` script interpolates `{{{{ {expression} }}}}`: the shell will parse whatever the value holds"
+    )]
+    ShellInterpolation { expression: String },
 }
 
 impl FindingKind {
     pub fn severity(&self) -> Severity {
         match self {
-            FindingKind::LiteralSecret { .. } => Severity::Warning,
+            FindingKind::LiteralSecret { .. } | FindingKind::ShellInterpolation { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -206,6 +210,14 @@ impl Checker {
             {
                 self.push(input_at.join("client-token"), FindingKind::LiteralSecret { action: kind });
             }
+            // Data spliced into a script is code to the shell (`x"; rm -rf ~; "`): values
+            // belong in `env`, where the script reads them as "$NAME".
+            if kind == ActionKind::Exec
+                && let Some(script) = input.get("shell").and_then(Node::as_str)
+                && let Some(expression) = first_expression(script)
+            {
+                self.push(input_at.join("shell"), FindingKind::ShellInterpolation { expression });
+            }
         }
     }
 
@@ -310,6 +322,13 @@ impl Checker {
             f => Some(FindingKind::UnknownStepField { step: id, field: f.to_string() }),
         }
     }
+}
+
+/// The first `{{ ... }}` expression of a template, trimmed, if it has one.
+fn first_expression(text: &str) -> Option<String> {
+    let start = text.find("{{")? + 2;
+    let end = text[start..].find("}}")? + start;
+    Some(text[start..end].trim().to_string())
 }
 
 /// A duration written in the document, if it is one (the schema reports those that are not).

@@ -241,11 +241,30 @@ pub struct RunArgs {
     pub state: StateArgs,
 
     #[command(flatten)]
+    pub worker: WorkerArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
     /// Write one row per item (step, key, status, attempts, outputs, error) to FILE.json or FILE.csv
     #[arg(long, value_name = "FILE", value_parser = parse_report_path)]
     pub report: Option<PathBuf>,
+}
+
+/// `--every`: run as a worker, again and again.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Run again every DURATION (30s, 5m) until SIGINT or SIGTERM, each time a journaled run, holding the lock throughout
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<DurationSpec>,
+
+    /// With --every: stop after N runs
+    #[arg(long, value_name = "N", requires = "every", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_runs: Option<u32>,
+
+    /// With --every: journal the runs that found nothing to do too (by default they are left out)
+    #[arg(long, requires = "every")]
+    pub keep_idle_runs: bool,
 }
 
 /// How a run shows its progress.

@@ -472,8 +472,22 @@ pub fn from_finding(source: &SourceFile, doc: &Node, finding: &Finding) -> Diagn
                     .into(),
             ));
         }
+        FindingKind::ShellInterpolation { expression } => {
+            let name = env_name(expression);
+            d = d.hint(Some(format!(
+                "pass it in `env` (`{name}: \"{{{{ {expression} }}}}\"`) and write \"${name}\" in the script, or use `command:` (an argv list, no shell)"
+            )));
+        }
     }
     d
+}
+
+/// A variable name for an expression in a hint: `item.output.jobDetails.id` -> `ID`.
+fn env_name(expression: &str) -> String {
+    let last = expression.rsplit(['.', ' ', '|']).find(|p| !p.is_empty()).unwrap_or("VALUE");
+    let name: String =
+        last.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) { "VALUE".into() } else { name }
 }
 
 fn finding_code(kind: &FindingKind) -> &'static str {
@@ -497,6 +511,7 @@ fn finding_code(kind: &FindingKind) -> &'static str {
         FindingKind::DelayOrder { .. } => "delay-order",
         FindingKind::ZeroDuration => "zero-duration",
         FindingKind::LiteralSecret { .. } => "literal-secret",
+        FindingKind::ShellInterpolation { .. } => "shell-interpolation",
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod aws;
+pub mod call;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -16,29 +16,22 @@ use crate::playbook::Pointer;
 /// Where the schemas live in URI space; only used to resolve `$ref`s between the files.
 const BASE_URI: &str = "https://handoff.invalid/schemas/";
 
-/// Every schema file, by its path under `schemas/`, as compiled into the binary.
-pub const FILES: &[(&str, &str)] = &[
+/// The schema files that are not an action's, by their path under `schemas/`.
+const BASE_FILES: &[(&str, &str)] = &[
     ("playbook.schema.json", include_str!("../schemas/playbook.schema.json")),
     ("common.schema.json", include_str!("../schemas/common.schema.json")),
-    ("actions/acknowledge.schema.json", include_str!("../schemas/actions/acknowledge.schema.json")),
-    ("actions/report-success.schema.json", include_str!("../schemas/actions/report-success.schema.json")),
-    ("actions/report-failure.schema.json", include_str!("../schemas/actions/report-failure.schema.json")),
-    ("actions/poll-jobs.schema.json", include_str!("../schemas/actions/poll-jobs.schema.json")),
-    ("actions/get-job-details.schema.json", include_str!("../schemas/actions/get-job-details.schema.json")),
-    (
-        "actions/accept-invitation.schema.json",
-        include_str!("../schemas/actions/accept-invitation.schema.json"),
-    ),
-    ("actions/list-invitations.schema.json", include_str!("../schemas/actions/list-invitations.schema.json")),
-    (
-        "actions/wait-for-acceptance.schema.json",
-        include_str!("../schemas/actions/wait-for-acceptance.schema.json"),
-    ),
 ];
+
+/// Every schema file compiled into the binary, by its path under `schemas/`: the playbook's,
+/// the common definitions, and each action's (embedded by the action's `SPEC`).
+pub fn files() -> impl Iterator<Item = (String, &'static str)> {
+    let base = BASE_FILES.iter().map(|(path, text)| (path.to_string(), *text));
+    base.chain(ActionKind::ALL.iter().map(|&kind| (action_file(kind), kind.spec().schema)))
+}
 
 /// The text of one embedded schema file.
 pub fn file_text(path: &str) -> Option<&'static str> {
-    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)
+    files().find(|(p, _)| p == path).map(|(_, text)| text)
 }
 
 /// The schema file of one action.
@@ -57,8 +50,7 @@ struct Compiled {
 fn compiled() -> &'static Compiled {
     static COMPILED: OnceLock<Compiled> = OnceLock::new();
     COMPILED.get_or_init(|| {
-        let documents: Vec<(String, Value)> = FILES
-            .iter()
+        let documents: Vec<(String, Value)> = files()
             .map(|(path, text)| {
                 // The schemas are part of the binary and checked by the test suite.
                 let value = serde_json::from_str(text).expect("embedded schema is valid JSON");
@@ -77,8 +69,8 @@ fn compiled() -> &'static Compiled {
             .build(&documents[0].1)
             .expect("embedded playbook schema compiles");
         let actions = ActionKind::ALL
-            .into_iter()
-            .map(|kind| {
+            .iter()
+            .map(|&kind| {
                 let uri = format!("{BASE_URI}{}", action_file(kind));
                 let document =
                     &documents.iter().find(|(u, _)| *u == uri).expect("every action has a schema").1;
@@ -328,12 +320,12 @@ impl Compiled {
 
 #[cfg(test)]
 mod tests {
-    use super::{FILES, Problem, validate};
+    use super::{Problem, files, validate};
     use serde_json::json;
 
     #[test]
     fn every_embedded_schema_is_json_and_compiles() {
-        for (path, text) in FILES {
+        for (path, text) in files() {
             serde_json::from_str::<serde_json::Value>(text).unwrap_or_else(|e| panic!("{path}: {e}"));
         }
         assert!(validate(&json!({"version": 1, "name": "x", "steps": [{"id": "a", "poll-jobs": {

@@ -16,10 +16,11 @@ pub fn render(kind: ActionKind) -> String {
     let root: Value = serde_json::from_str(text).unwrap_or_default();
     let mut out = String::new();
     let service = match kind.service() {
-        crate::actions::Service::CodePipeline => "CodePipeline",
-        crate::actions::Service::PartnerCentralSelling => "Partner Central Selling",
+        Some(crate::actions::Service::CodePipeline) => "CodePipeline ",
+        Some(crate::actions::Service::PartnerCentralSelling) => "Partner Central Selling ",
+        None => "",
     };
-    let _ = writeln!(out, "# {}: {} {}", kind.name(), service, kind.operation());
+    let _ = writeln!(out, "# {}: {service}{}", kind.name(), kind.operation());
     if let Some(description) = root.get("description").and_then(Value::as_str) {
         for line in wrap(description, 96) {
             let _ = writeln!(out, "# {line}");

@@ -5,17 +5,24 @@ use serde::Deserialize;
 
 use crate::playbook::{Text, TextList};
 
-pub const OUTPUT: &[&str] = &[
-    "TaskId",
-    "TaskArn",
-    "TaskStatus",
-    "StartTime",
-    "Message",
-    "ReasonCode",
-    "OpportunityId",
-    "EngagementInvitationId",
-    "ResourceSnapshotJobId",
-];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "accept-invitation",
+    service: Some(super::Service::PartnerCentralSelling),
+    operation: "StartEngagementByAcceptingInvitationTask",
+    output: &[
+        "TaskId",
+        "TaskArn",
+        "TaskStatus",
+        "StartTime",
+        "Message",
+        "ReasonCode",
+        "OpportunityId",
+        "EngagementInvitationId",
+        "ResourceSnapshotJobId",
+    ],
+    secret_inputs: &[],
+    schema: include_str!("../../schemas/actions/accept-invitation.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -52,7 +59,7 @@ pub struct TagRequest {
     pub value: String,
 }
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     use aws_sdk_partnercentralselling::types::Tag;
     let mut tags = Vec::new();
     for tag in request.tags.iter().flatten() {
@@ -74,7 +81,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                 .set_tags(tags.clone())
                 .send()
                 .await
-                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                .map_err(|e| crate::call::CallError::from_sdk(&e))?;
             Ok(serde_json::json!({
                 "TaskId": output.task_id(),
                 "TaskArn": output.task_arn(),
@@ -91,7 +98,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
     match sent {
         // The invitation is already accepted (or being accepted, by another token): nothing to do.
         Err(error) if error.code() == Some("ConflictException") => {
-            crate::engine::Outcome::Skipped { output: None, reason: error.message.clone() }
+            crate::call::Outcome::Skipped { output: None, reason: error.message.clone() }
         }
         other => super::finish(other),
     }

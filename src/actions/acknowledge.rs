@@ -5,7 +5,14 @@ use serde::Deserialize;
 
 use crate::playbook::Text;
 
-pub const OUTPUT: &[&str] = &["status"];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "acknowledge",
+    service: Some(super::Service::CodePipeline),
+    operation: "AcknowledgeThirdPartyJob",
+    output: &["status"],
+    secret_inputs: &["client-token"],
+    schema: include_str!("../../schemas/actions/acknowledge.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -25,7 +32,7 @@ pub struct Request {
     pub client_token: String,
 }
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     let client = &ctx.clients.codepipeline;
     let sent = ctx
         .caller
@@ -37,7 +44,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                 .client_token(&request.client_token)
                 .send()
                 .await
-                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                .map_err(|e| crate::call::CallError::from_sdk(&e))?;
             Ok(serde_json::json!({"status": output.status().map(|s| s.as_str())}))
         })
         .await;

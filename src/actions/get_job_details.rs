@@ -5,7 +5,14 @@ use serde::Deserialize;
 
 use crate::playbook::Text;
 
-pub const OUTPUT: &[&str] = &["jobDetails"];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "get-job-details",
+    service: Some(super::Service::CodePipeline),
+    operation: "GetThirdPartyJobDetails",
+    output: &["jobDetails"],
+    secret_inputs: &["client-token"],
+    schema: include_str!("../../schemas/actions/get-job-details.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -21,7 +28,7 @@ pub struct Request {
     pub client_token: String,
 }
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     let client = &ctx.clients.codepipeline;
     let sent = ctx
         .caller
@@ -32,7 +39,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                 .client_token(&request.client_token)
                 .send()
                 .await
-                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                .map_err(|e| crate::call::CallError::from_sdk(&e))?;
             Ok(serde_json::json!({"jobDetails": output.job_details().map(details)}))
         })
         .await;

@@ -5,7 +5,14 @@ use serde::Deserialize;
 
 use crate::playbook::{Number, Text, TextList};
 
-pub const OUTPUT: &[&str] = &["EngagementInvitationSummaries"];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "list-invitations",
+    service: Some(super::Service::PartnerCentralSelling),
+    operation: "ListEngagementInvitations",
+    output: &["EngagementInvitationSummaries"],
+    secret_inputs: &[],
+    schema: include_str!("../../schemas/actions/list-invitations.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -53,7 +60,7 @@ pub struct SortRequest {
 /// Invitations per request when the playbook does not say: the API's maximum, fewest calls.
 const DEFAULT_PAGE_SIZE: i32 = 100;
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     use aws_sdk_partnercentralselling::types::{
         EngagementInvitationPayloadType, InvitationStatus, OpportunityEngagementInvitationSort,
         OpportunityEngagementInvitationSortName, ParticipantType, SortOrder,
@@ -97,7 +104,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                    .map_err(|e| crate::call::CallError::from_sdk(&e))?;
                 let items: Vec<serde_json::Value> =
                     output.engagement_invitation_summaries().iter().map(summary).collect();
                 Ok(serde_json::json!({"items": items, "next": output.next_token()}))
@@ -105,7 +112,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
             .await;
         let page = match page {
             Ok(page) => page,
-            Err(error) => return crate::engine::Outcome::Failed { error, output: None },
+            Err(error) => return crate::call::Outcome::Failed { error, output: None },
         };
         if let Some(items) = page["items"].as_array() {
             summaries.extend(items.iter().cloned());
@@ -121,7 +128,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
             _ => break,
         }
     }
-    crate::engine::Outcome::Succeeded(serde_json::json!({"EngagementInvitationSummaries": summaries}))
+    crate::call::Outcome::Succeeded(serde_json::json!({"EngagementInvitationSummaries": summaries}))
 }
 
 fn summary(s: &aws_sdk_partnercentralselling::types::EngagementInvitationSummary) -> serde_json::Value {

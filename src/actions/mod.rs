@@ -1,18 +1,24 @@
-//! The AWS actions a step can take: one file per action, each with its input type, and
-//! one JSON Schema per action under `schemas/actions/`.
+//! The actions a step can take: one file per action, each with its [`ActionSpec`] (name,
+//! service, operation, output fields, embedded JSON Schema), its input type as written, its
+//! request type as rendered, and its `call`. Most are one AWS operation; `exec` runs a program.
 //!
-//! The action's name is matched once, here, when a step is deserialized (the serde tag of
-//! [`Action`]); after that only enum variants travel. To add an action: write its file and
-//! its schema, add a variant to [`Action`] and [`ActionKind`], and list it in
-//! `schemas/playbook.schema.json`.
+//! This is the layer the engine drives: actions send through a [`crate::call::Caller`] and
+//! answer an [`Outcome`]; they know nothing of steps, items or the journal. The action's name
+//! is matched once, when a step is deserialized (the serde tag of [`Action`]); after that only
+//! enum variants travel. To add an action: write its file (with `SPEC`) and its schema under
+//! `schemas/actions/`, add one line to the `actions!` table below, and list it in
+//! `schemas/playbook.schema.json` (a test says where if you forget).
 
 use std::fmt;
 
 use clap::ValueEnum;
 use serde::Deserialize;
 
+use crate::call::Outcome;
+
 pub mod accept_invitation;
 pub mod acknowledge;
+pub mod exec;
 pub mod get_job_details;
 pub mod list_invitations;
 pub mod poll_jobs;
@@ -20,33 +26,84 @@ pub mod report_failure;
 pub mod report_success;
 pub mod wait_for_acceptance;
 
-/// A step's action with its input, as written in the playbook (strings may be templates).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Acknowledge(acknowledge::Input),
-    ReportSuccess(report_success::Input),
-    ReportFailure(report_failure::Input),
-    PollJobs(poll_jobs::Input),
-    GetJobDetails(get_job_details::Input),
-    AcceptInvitation(accept_invitation::Input),
-    ListInvitations(list_invitations::Input),
-    WaitForAcceptance(wait_for_acceptance::Input),
+/// What an action file declares about its action.
+#[derive(Debug)]
+pub struct ActionSpec {
+    /// The key that names the action in a step.
+    pub name: &'static str,
+    /// The AWS service it calls; `None` for an action that is not an AWS call (`exec`).
+    pub service: Option<Service>,
+    /// The AWS API operation it calls, or what it does when it is not an AWS call.
+    pub operation: &'static str,
+    /// The top-level fields of its output, which templates read as `steps.<id>.output.<field>`.
+    pub output: &'static [&'static str],
+    /// Input keys whose values (and everything beneath them) are secrets: never shown,
+    /// journaled or reported, whatever they were rendered from.
+    pub secret_inputs: &'static [&'static str],
+    /// Its input's JSON Schema (`schemas/actions/<name>.schema.json`), embedded.
+    pub schema: &'static str,
 }
 
-impl Action {
-    pub fn kind(&self) -> ActionKind {
-        match self {
-            Action::Acknowledge(_) => ActionKind::Acknowledge,
-            Action::ReportSuccess(_) => ActionKind::ReportSuccess,
-            Action::ReportFailure(_) => ActionKind::ReportFailure,
-            Action::PollJobs(_) => ActionKind::PollJobs,
-            Action::GetJobDetails(_) => ActionKind::GetJobDetails,
-            Action::AcceptInvitation(_) => ActionKind::AcceptInvitation,
-            Action::ListInvitations(_) => ActionKind::ListInvitations,
-            Action::WaitForAcceptance(_) => ActionKind::WaitForAcceptance,
+/// The table of actions: each line is a variant of [`Action`] and [`ActionKind`] and the
+/// module that implements it (its `SPEC`, `Input`, `Request` and `call`). The order is the
+/// order of `handoff schema`, `skeleton` and the docs.
+macro_rules! actions {
+    ($($variant:ident => $module:ident,)+) => {
+        /// A step's action with its input, as written in the playbook (strings may be templates).
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Action {
+            $($variant($module::Input),)+
         }
-    }
+
+        impl Action {
+            pub fn kind(&self) -> ActionKind {
+                match self {
+                    $(Action::$variant(_) => ActionKind::$variant,)+
+                }
+            }
+        }
+
+        /// An action without its input: what `handoff schema` and `handoff skeleton` take.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+        #[value(rename_all = "kebab-case")]
+        pub enum ActionKind {
+            $($variant,)+
+        }
+
+        impl ActionKind {
+            pub const ALL: &'static [ActionKind] = &[$(ActionKind::$variant,)+];
+
+            pub fn spec(self) -> &'static ActionSpec {
+                match self {
+                    $(ActionKind::$variant => &$module::SPEC,)+
+                }
+            }
+
+            /// Sends a rendered input (kebab-case keys, no templates left) and reports how
+            /// it ended. Nothing is sent when the input does not fit the request type.
+            pub async fn execute(self, input: serde_json::Value, ctx: &ActionContext<'_>) -> Outcome {
+                match self {
+                    $(ActionKind::$variant => match serde_json::from_value::<$module::Request>(input) {
+                        Ok(request) => $module::call(request, ctx).await,
+                        Err(e) => invalid(e.to_string()),
+                    },)+
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    PollJobs => poll_jobs,
+    GetJobDetails => get_job_details,
+    Acknowledge => acknowledge,
+    Exec => exec,
+    ReportSuccess => report_success,
+    ReportFailure => report_failure,
+    ListInvitations => list_invitations,
+    AcceptInvitation => accept_invitation,
+    WaitForAcceptance => wait_for_acceptance,
 }
 
 /// The AWS service an action calls; also the key of `rate-limits` and `aws.endpoints`.
@@ -57,6 +114,8 @@ pub enum Service {
 }
 
 impl Service {
+    pub const ALL: [Service; 2] = [Service::CodePipeline, Service::PartnerCentralSelling];
+
     /// The name used in playbooks and on the command line (`--endpoint codepipeline=URL`).
     pub fn name(self) -> &'static str {
         match self {
@@ -72,140 +131,45 @@ impl fmt::Display for Service {
     }
 }
 
-/// An action without its input: what `handoff schema` and `handoff skeleton` take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-#[value(rename_all = "kebab-case")]
-pub enum ActionKind {
-    Acknowledge,
-    ReportSuccess,
-    ReportFailure,
-    PollJobs,
-    GetJobDetails,
-    AcceptInvitation,
-    ListInvitations,
-    WaitForAcceptance,
-}
-
 impl ActionKind {
-    pub const ALL: [ActionKind; 8] = [
-        ActionKind::PollJobs,
-        ActionKind::GetJobDetails,
-        ActionKind::Acknowledge,
-        ActionKind::ReportSuccess,
-        ActionKind::ReportFailure,
-        ActionKind::ListInvitations,
-        ActionKind::AcceptInvitation,
-        ActionKind::WaitForAcceptance,
-    ];
-
     /// The key that names this action in a step.
     pub fn name(self) -> &'static str {
-        match self {
-            ActionKind::Acknowledge => "acknowledge",
-            ActionKind::ReportSuccess => "report-success",
-            ActionKind::ReportFailure => "report-failure",
-            ActionKind::PollJobs => "poll-jobs",
-            ActionKind::GetJobDetails => "get-job-details",
-            ActionKind::AcceptInvitation => "accept-invitation",
-            ActionKind::ListInvitations => "list-invitations",
-            ActionKind::WaitForAcceptance => "wait-for-acceptance",
-        }
+        self.spec().name
     }
 
     pub fn from_name(name: &str) -> Option<ActionKind> {
-        ActionKind::ALL.into_iter().find(|kind| kind.name() == name)
+        ActionKind::ALL.iter().copied().find(|kind| kind.name() == name)
     }
 
-    pub fn service(self) -> Service {
-        match self {
-            ActionKind::Acknowledge
-            | ActionKind::ReportSuccess
-            | ActionKind::ReportFailure
-            | ActionKind::PollJobs
-            | ActionKind::GetJobDetails => Service::CodePipeline,
-            ActionKind::AcceptInvitation | ActionKind::ListInvitations | ActionKind::WaitForAcceptance => {
-                Service::PartnerCentralSelling
-            }
-        }
+    /// The AWS service the action calls; `None` when it is not an AWS call.
+    pub fn service(self) -> Option<Service> {
+        self.spec().service
     }
 
-    /// The AWS API operation the action calls.
+    /// The AWS API operation the action calls (or what it does, for `exec`).
     pub fn operation(self) -> &'static str {
-        match self {
-            ActionKind::Acknowledge => "AcknowledgeThirdPartyJob",
-            ActionKind::ReportSuccess => "PutThirdPartyJobSuccessResult",
-            ActionKind::ReportFailure => "PutThirdPartyJobFailureResult",
-            ActionKind::PollJobs => "PollForThirdPartyJobs",
-            ActionKind::GetJobDetails => "GetThirdPartyJobDetails",
-            ActionKind::AcceptInvitation => "StartEngagementByAcceptingInvitationTask",
-            ActionKind::ListInvitations => "ListEngagementInvitations",
-            ActionKind::WaitForAcceptance => "ListEngagementByAcceptingInvitationTasks",
-        }
+        self.spec().operation
     }
 
     /// The top-level fields of the action's output, named as the API names them, which
     /// templates read as `steps.<id>.output.<field>`.
     pub fn output_fields(self) -> &'static [&'static str] {
-        match self {
-            ActionKind::Acknowledge => acknowledge::OUTPUT,
-            ActionKind::ReportSuccess => report_success::OUTPUT,
-            ActionKind::ReportFailure => report_failure::OUTPUT,
-            ActionKind::PollJobs => poll_jobs::OUTPUT,
-            ActionKind::GetJobDetails => get_job_details::OUTPUT,
-            ActionKind::AcceptInvitation => accept_invitation::OUTPUT,
-            ActionKind::ListInvitations => list_invitations::OUTPUT,
-            ActionKind::WaitForAcceptance => wait_for_acceptance::OUTPUT,
-        }
+        self.spec().output
     }
 
     /// Whether the action's `client-token` is the CodePipeline partner secret (as opposed to
     /// Partner Central's idempotency token, which is not secret).
     pub fn client_token_is_secret(self) -> bool {
-        self.service() == Service::CodePipeline && self != ActionKind::PollJobs
+        self.spec().secret_inputs.contains(&"client-token")
     }
-}
 
-impl fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What an action needs to send its requests.
-pub struct ActionContext<'a> {
-    pub clients: &'a crate::aws::Clients,
-    pub caller: &'a crate::engine::Caller<'a>,
-    /// Batches the task checks of a `wait-for-acceptance` step's items.
-    pub watcher: Option<&'a std::sync::Arc<wait_for_acceptance::TaskWatcher>>,
-}
-
-impl std::fmt::Debug for ActionContext<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActionContext").field("caller", self.caller).finish_non_exhaustive()
-    }
-}
-
-impl ActionKind {
-    /// Sends a rendered input (kebab-case keys, no templates left) and reports how it ended.
-    pub async fn execute(self, input: serde_json::Value, ctx: &ActionContext<'_>) -> crate::engine::Outcome {
-        /// Reads the rendered input into the action's request type, then sends it.
-        macro_rules! send {
-            ($action:ident) => {
-                match serde_json::from_value::<$action::Request>(input) {
-                    Ok(request) => $action::call(request, ctx).await,
-                    Err(e) => invalid(e.to_string()),
-                }
-            };
-        }
-        match self {
-            ActionKind::Acknowledge => send!(acknowledge),
-            ActionKind::ReportSuccess => send!(report_success),
-            ActionKind::ReportFailure => send!(report_failure),
-            ActionKind::PollJobs => send!(poll_jobs),
-            ActionKind::GetJobDetails => send!(get_job_details),
-            ActionKind::AcceptInvitation => send!(accept_invitation),
-            ActionKind::ListInvitations => send!(list_invitations),
-            ActionKind::WaitForAcceptance => send!(wait_for_acceptance),
+    /// Replaces the values of the input's secret keys with the mask: what the journal,
+    /// `--dry-run` and reports keep of an input.
+    pub fn redact(self, input: &mut serde_json::Value) {
+        for key in self.spec().secret_inputs {
+            if let Some(value) = input.get_mut(*key) {
+                redact_all(value);
+            }
         }
     }
 
@@ -215,43 +179,86 @@ impl ActionKind {
     }
 }
 
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an action needs to do its work for one item.
+pub struct ActionContext<'a> {
+    pub clients: &'a crate::aws::Clients,
+    pub caller: &'a crate::call::Caller<'a>,
+    /// Batches the task checks of a `wait-for-acceptance` step's items.
+    pub watcher: Option<&'a std::sync::Arc<wait_for_acceptance::TaskWatcher>>,
+    /// The run's secrets (and those learned from outputs), for what an action captures.
+    pub masker: &'a crate::secrets::Masker,
+    pub item: ItemScope<'a>,
+}
+
+/// Who the work is for: the run and item, as a program started for it sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemScope<'a> {
+    pub run_id: &'a str,
+    /// Stable for the item across the run's resumptions (`HANDOFF_ITEM_KEY`).
+    pub key: &'a str,
+    /// The playbook's folder: relative paths start there.
+    pub dir: &'a std::path::Path,
+}
+
+impl std::fmt::Debug for ActionContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionContext").field("caller", self.caller).finish_non_exhaustive()
+    }
+}
+
+fn redact_all(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => map.values_mut().for_each(redact_all),
+        Value::Array(items) => items.iter_mut().for_each(redact_all),
+        Value::Null => {}
+        other => *other = Value::String(crate::secrets::MASK.to_string()),
+    }
+}
+
 /// A rendered input the request types refuse: nothing is sent.
-fn invalid(message: String) -> crate::engine::Outcome {
-    crate::engine::Outcome::Failed {
-        error: crate::engine::CallError::client("InvalidInput", message),
+fn invalid(message: String) -> crate::call::Outcome {
+    crate::call::Outcome::Failed {
+        error: crate::call::CallError::client("InvalidInput", message),
         output: None,
     }
 }
 
-fn finish(sent: Result<serde_json::Value, crate::engine::CallError>) -> crate::engine::Outcome {
+fn finish(sent: Result<serde_json::Value, crate::call::CallError>) -> crate::call::Outcome {
     match sent {
-        Ok(output) => crate::engine::Outcome::Succeeded(output),
-        Err(error) => crate::engine::Outcome::Failed { error, output: None },
+        Ok(output) => crate::call::Outcome::Succeeded(output),
+        Err(error) => crate::call::Outcome::Failed { error, output: None },
     }
 }
 
 /// A job result put again after an attempt whose answer was lost finds the job already
 /// finished: that earlier attempt was applied, so the result stands.
 fn finish_result(
-    sent: Result<serde_json::Value, crate::engine::CallError>,
+    sent: Result<serde_json::Value, crate::call::CallError>,
     had_ambiguous: bool,
-) -> crate::engine::Outcome {
+) -> crate::call::Outcome {
     match sent {
         Err(error) if had_ambiguous && error.code() == Some("InvalidJobStateException") => {
-            crate::engine::Outcome::Succeeded(serde_json::json!({}))
+            crate::call::Outcome::Succeeded(serde_json::json!({}))
         }
         other => finish(other),
     }
 }
 
 /// An RFC 3339 timestamp or epoch seconds, as the AWS CLI accepts for `created`.
-fn parse_time(text: &str) -> Result<aws_smithy_types::DateTime, crate::engine::CallError> {
+fn parse_time(text: &str) -> Result<aws_smithy_types::DateTime, crate::call::CallError> {
     use aws_smithy_types::date_time::Format;
     if let Ok(seconds) = text.parse::<i64>() {
         return Ok(aws_smithy_types::DateTime::from_secs(seconds));
     }
     aws_smithy_types::DateTime::from_str(text, Format::DateTime).map_err(|e| {
-        crate::engine::CallError::client("InvalidInput", format!("`{text}` is not a timestamp: {e}"))
+        crate::call::CallError::client("InvalidInput", format!("`{text}` is not a timestamp: {e}"))
     })
 }
 
@@ -267,7 +274,7 @@ mod tests {
 
     #[test]
     fn names_agree_with_clap_and_back() {
-        for kind in ActionKind::ALL {
+        for &kind in ActionKind::ALL {
             assert_eq!(ActionKind::from_str(kind.name(), false), Ok(kind));
             assert_eq!(ActionKind::from_name(kind.name()), Some(kind));
         }

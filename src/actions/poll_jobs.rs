@@ -4,7 +4,14 @@ use serde::Deserialize;
 
 use crate::playbook::{Number, Text};
 
-pub const OUTPUT: &[&str] = &["jobs"];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "poll-jobs",
+    service: Some(super::Service::CodePipeline),
+    operation: "PollForThirdPartyJobs",
+    output: &["jobs"],
+    secret_inputs: &[],
+    schema: include_str!("../../schemas/actions/poll-jobs.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,7 +45,7 @@ pub struct ActionTypeRequest {
     pub version: String,
 }
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     use aws_sdk_codepipeline::types::{ActionCategory, ActionOwner, ActionTypeId};
     let action_type = ActionTypeId::builder()
         .category(ActionCategory::from(request.action_type.category.as_str()))
@@ -60,7 +67,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                 .set_max_batch_size(request.max_batch_size)
                 .send()
                 .await
-                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                .map_err(|e| crate::call::CallError::from_sdk(&e))?;
             let jobs: Vec<serde_json::Value> = output
                 .jobs()
                 .iter()

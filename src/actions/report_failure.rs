@@ -4,7 +4,14 @@ use serde::Deserialize;
 
 use crate::playbook::Text;
 
-pub const OUTPUT: &[&str] = &[];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "report-failure",
+    service: Some(super::Service::CodePipeline),
+    operation: "PutThirdPartyJobFailureResult",
+    output: &[],
+    secret_inputs: &["client-token"],
+    schema: include_str!("../../schemas/actions/report-failure.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -41,7 +48,7 @@ pub struct FailureRequest {
     pub external_execution_id: Option<String>,
 }
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     use aws_sdk_codepipeline::types::{FailureDetails, FailureType};
     let details = FailureDetails::builder()
         .r#type(FailureType::from(request.failure_details.kind.as_str()))
@@ -63,7 +70,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                 .failure_details(details.clone())
                 .send()
                 .await
-                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                .map_err(|e| crate::call::CallError::from_sdk(&e))?;
             Ok(serde_json::json!({}))
         })
         .await;

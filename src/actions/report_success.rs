@@ -5,7 +5,14 @@ use serde::Deserialize;
 
 use crate::playbook::{Number, Text};
 
-pub const OUTPUT: &[&str] = &[];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "report-success",
+    service: Some(super::Service::CodePipeline),
+    operation: "PutThirdPartyJobSuccessResult",
+    output: &[],
+    secret_inputs: &["client-token"],
+    schema: include_str!("../../schemas/actions/report-success.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -61,13 +68,13 @@ pub struct DetailsRequest {
     pub percent_complete: Option<i32>,
 }
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
     use aws_sdk_codepipeline::types::{CurrentRevision, ExecutionDetails};
     let revision = match &request.current_revision {
         Some(r) => {
             let created = match r.created.as_deref().map(super::parse_time).transpose() {
                 Ok(created) => created,
-                Err(error) => return crate::engine::Outcome::Failed { error, output: None },
+                Err(error) => return crate::call::Outcome::Failed { error, output: None },
             };
             let built = CurrentRevision::builder()
                 .revision(&r.revision)
@@ -102,7 +109,7 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
                 .set_execution_details(details.clone())
                 .send()
                 .await
-                .map_err(|e| crate::engine::CallError::from_sdk(&e))?;
+                .map_err(|e| crate::call::CallError::from_sdk(&e))?;
             Ok(serde_json::json!({}))
         })
         .await;

@@ -6,17 +6,24 @@ use serde::Deserialize;
 
 use crate::playbook::{DurationSpec, Text};
 
-pub const OUTPUT: &[&str] = &[
-    "TaskId",
-    "TaskArn",
-    "TaskStatus",
-    "StartTime",
-    "Message",
-    "ReasonCode",
-    "OpportunityId",
-    "EngagementInvitationId",
-    "ResourceSnapshotJobId",
-];
+pub const SPEC: super::ActionSpec = super::ActionSpec {
+    name: "wait-for-acceptance",
+    service: Some(super::Service::PartnerCentralSelling),
+    operation: "ListEngagementByAcceptingInvitationTasks",
+    output: &[
+        "TaskId",
+        "TaskArn",
+        "TaskStatus",
+        "StartTime",
+        "Message",
+        "ReasonCode",
+        "OpportunityId",
+        "EngagementInvitationId",
+        "ResourceSnapshotJobId",
+    ],
+    secret_inputs: &[],
+    schema: include_str!("../../schemas/actions/wait-for-acceptance.schema.json"),
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -41,8 +48,8 @@ const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600)
 /// The most task ids ListEngagementByAcceptingInvitationTasks takes in one call.
 const BATCH: usize = 10;
 
-pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::engine::Outcome {
-    use crate::engine::{CallError, Outcome};
+pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::call::Outcome {
+    use crate::call::{CallError, Outcome};
     let interval = request.poll_interval.map_or(DEFAULT_POLL_INTERVAL, |d| d.0);
     let deadline = tokio::time::Instant::now() + request.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
     let Some(watcher) = ctx.watcher else {
@@ -78,8 +85,8 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> crate::en
 pub struct TaskWatcher {
     state: std::sync::Mutex<WatchState>,
     partner: aws_sdk_partnercentralselling::Client,
-    policy: crate::engine::RetryPolicy,
-    limiters: [std::sync::Arc<crate::engine::RateLimiter>; 2],
+    policy: crate::call::RetryPolicy,
+    limiters: [std::sync::Arc<crate::call::RateLimiter>; 2],
     timeout: std::time::Duration,
 }
 
@@ -95,7 +102,7 @@ struct Waiter {
     interval: std::time::Duration,
     deadline: tokio::time::Instant,
     last: serde_json::Value,
-    reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, crate::engine::CallError>>,
+    reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, crate::call::CallError>>,
 }
 
 impl std::fmt::Debug for TaskWatcher {
@@ -107,8 +114,8 @@ impl std::fmt::Debug for TaskWatcher {
 impl TaskWatcher {
     pub fn new(
         partner: aws_sdk_partnercentralselling::Client,
-        policy: crate::engine::RetryPolicy,
-        limiters: [std::sync::Arc<crate::engine::RateLimiter>; 2],
+        policy: crate::call::RetryPolicy,
+        limiters: [std::sync::Arc<crate::call::RateLimiter>; 2],
         timeout: std::time::Duration,
     ) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self { state: Default::default(), partner, policy, limiters, timeout })
@@ -122,7 +129,7 @@ impl TaskWatcher {
         task_id: String,
         interval: std::time::Duration,
         deadline: tokio::time::Instant,
-    ) -> Result<serde_json::Value, crate::engine::CallError> {
+    ) -> Result<serde_json::Value, crate::call::CallError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let start = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -139,9 +146,9 @@ impl TaskWatcher {
         if start {
             tokio::spawn(self.clone().poll());
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(crate::engine::CallError::client("WaitAborted", "the wait was abandoned"))
-        })
+        answer
+            .await
+            .unwrap_or_else(|_| Err(crate::call::CallError::client("WaitAborted", "the wait was abandoned")))
     }
 
     async fn poll(self: std::sync::Arc<Self>) {
@@ -184,8 +191,8 @@ impl TaskWatcher {
 
     /// One call for up to ten tasks; finished ones are answered, the others wait on.
     async fn check(&self, mut batch: Vec<Waiter>) {
-        use crate::engine::{CallError, Caller};
-        let on_retry = |_: &crate::engine::RetryNotice| {};
+        use crate::call::{CallError, Caller};
+        let on_retry = |_: &crate::call::RetryNotice| {};
         let caller =
             Caller::new(&self.policy, [&self.limiters[0], &self.limiters[1]], self.timeout, &on_retry);
         let catalog = batch[0].catalog.clone();

@@ -45,6 +45,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
         println!("It holds 10 engagement invitations (8 PENDING, 2 EXPIRED) and 6 queued jobs of a partner");
         println!("action (2 configured to fail). Partner Central's real quota applies: 1 accept per second.");
         let level = Level::from_flags(args.output.quiet, args.output.verbose);
+        let mode = args.output.progress;
         let mut worst = Exit::Success;
         for (i, (name, what, _)) in PLAYBOOKS.iter().enumerate() {
             let path = dir.path().join(name);
@@ -67,8 +68,10 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
                 journal: Some(dir.path().join("journal.sqlite")),
                 arguments: vec!["demo".into()],
                 // Each playbook gets its own display: it ends with that run's summary.
-                reporter: progress::reporter(args.output.progress, level, color),
+                reporter: std::sync::Arc::new(move || progress::reporter(mode, level, color)),
                 report: None,
+                every: None,
+                announce: false,
             };
             let exit = execute(&prepared, options, settings).await?;
             if exit != Exit::Success {

@@ -47,7 +47,10 @@ pub fn prepare(report: FileReport, overrides: &[String], color: bool) -> Result<
     let (Some(source), Some(loaded)) = (report.source, report.loaded) else {
         return Err(Exit::Invalid);
     };
-    let base = source.path.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+    let base = match source.path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
     let mut parsed = Vec::new();
     for text in overrides {
         match vars::parse_override(text) {
@@ -109,18 +112,23 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
     };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let level = Level::from_flags(args.output.quiet, args.output.verbose);
+    let mode = args.output.progress;
     let settings = RunSettings {
         dry_run: args.dry_run,
         concurrency: args.concurrency.map(|c| c as usize),
         resume: args.resume.clone(),
         journal: Some(journal),
         arguments: std::env::args().skip(1).collect(),
-        reporter: progress::reporter(
-            args.output.progress,
-            Level::from_flags(args.output.quiet, args.output.verbose),
-            color,
-        ),
+        reporter: Arc::new(move || progress::reporter(mode, level, color)),
         report: args.report.clone(),
+        every: args.worker.every.map(|interval| Every {
+            interval: interval.0,
+            max_runs: args.worker.max_runs,
+            keep_idle: args.worker.keep_idle_runs,
+        }),
+        announce: level > Level::Quiet
+            && !matches!(mode, progress::ProgressMode::Json | progress::ProgressMode::None),
     };
     runtime.block_on(execute(&prepared, options, settings))
 }
@@ -148,29 +156,41 @@ pub struct RunSettings {
     pub journal: Option<PathBuf>,
     /// The command line, recorded (masked) in the journal.
     pub arguments: Vec<String>,
-    pub reporter: Arc<dyn Reporter>,
+    /// Makes the display of one run: a worker (`--every`) shows each iteration on its own.
+    pub reporter: progress::MakeReporter,
     /// `--report FILE.json|FILE.csv`.
     pub report: Option<PathBuf>,
+    /// `--every`: run again and again, as a worker.
+    pub every: Option<Every>,
+    /// Whether to print the worker's own lines (its start, going idle): not with `--quiet`,
+    /// nor when stdout carries JSON events.
+    pub announce: bool,
 }
 
-/// Runs (or dry-runs) a prepared playbook; shared by `run` and `demo`.
+/// `--every DURATION [--max-runs N] [--keep-idle-runs]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Every {
+    /// From the start of one iteration to the start of the next (at once, when one takes
+    /// longer).
+    pub interval: std::time::Duration,
+    pub max_runs: Option<u32>,
+    /// Journal iterations that found nothing to do, too.
+    pub keep_idle: bool,
+}
+
+/// Runs (or dry-runs) a prepared playbook; shared by `run` and `demo`. With `every`, runs it
+/// again at the interval until a signal or `max_runs`, each iteration a journaled run of its
+/// own, the playbook's lock held throughout.
 pub async fn execute(
     prepared: &Prepared,
     options: AwsOptions,
     settings: RunSettings,
 ) -> anyhow::Result<Exit> {
     let playbook = &prepared.loaded.playbook;
-    let mut input = RunInput {
-        playbook,
-        document: &prepared.document,
-        vars: prepared.vars.clone(),
-        secrets: Default::default(),
-        run_id: run_id(),
-        started_at: chrono::Utc::now(),
-        concurrency: settings.concurrency,
-    };
     if settings.dry_run {
-        let endpoints: Vec<(Service, String)> = [Service::CodePipeline, Service::PartnerCentralSelling]
+        let input = run_input(prepared, &settings, run_id());
+        let endpoints: Vec<(Service, String)> = playbook
+            .services()
             .into_iter()
             .map(|s| {
                 (
@@ -184,66 +204,154 @@ pub async fn execute(
         print!("{}", engine::dry_run(&input, &endpoints));
         return Ok(Exit::Success);
     }
+    // The journal and the lock come before the AWS clients: a second cron run must exit 3
+    // at once, whatever its credentials. A worker holds the lock across its iterations.
+    let first_run = settings.resume.clone().unwrap_or_else(run_id);
+    let journal = match &settings.journal {
+        Some(path) => match open_journal(path, prepared, &first_run) {
+            Ok(opened) => Some(opened),
+            Err(exit) => return Ok(exit),
+        },
+        None => None,
+    };
+    let clients = if playbook.services().is_empty() {
+        Ok(aws::Clients::unconfigured())
+    } else {
+        aws::clients(&options).await
+    };
+    let clients = match clients {
+        Ok(clients) => clients,
+        Err(error) => {
+            eprintln!("handoff: error: {error}");
+            return Ok(Exit::AwsConfig);
+        }
+    };
+    let stop = Stop::install();
+    let Some(every) = settings.every else {
+        let ran = run_once(prepared, &clients, journal.as_ref(), &settings, &stop, first_run).await?;
+        return Ok(ran.exit);
+    };
+    if settings.announce {
+        let most = every.max_runs.map(|n| format!(", at most {n} times")).unwrap_or_default();
+        eprintln!(
+            "{} worker: running {} every {}{most}, until SIGINT or SIGTERM",
+            journal::now(),
+            playbook.name,
+            humantime::format_duration(every.interval)
+        );
+    }
+    let mut worst = Exit::Success;
+    let mut was_idle = false;
+    let mut next_run = Some(first_run);
+    for count in 1u32.. {
+        let started = tokio::time::Instant::now();
+        let run_id = next_run.take().unwrap_or_else(run_id);
+        let ran = run_once(prepared, &clients, journal.as_ref(), &settings, &stop, run_id).await?;
+        if let Some(signal) = stop.signal() {
+            return Ok(signal);
+        }
+        match ran.exit {
+            // The playbook, the journal or the configuration is wrong: every iteration would
+            // fail the same way.
+            Exit::Invalid | Exit::AwsConfig | Exit::Locked => return Ok(ran.exit),
+            exit => worst = worst.max_severity(exit),
+        }
+        if ran.idle && !was_idle && settings.announce {
+            eprintln!(
+                "{} worker: nothing to do; polling every {}",
+                journal::now(),
+                humantime::format_duration(every.interval)
+            );
+        }
+        was_idle = ran.idle;
+        if every.max_runs.is_some_and(|most| count >= most) {
+            return Ok(worst);
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(started + every.interval) => {}
+            () = stop.cancel.cancelled() => {}
+        }
+        if let Some(signal) = stop.signal() {
+            return Ok(signal);
+        }
+    }
+    Ok(worst)
+}
+
+fn run_input<'a>(prepared: &'a Prepared, settings: &RunSettings, run_id: String) -> RunInput<'a> {
+    RunInput {
+        playbook: &prepared.loaded.playbook,
+        document: &prepared.document,
+        vars: prepared.vars.clone(),
+        secrets: Default::default(),
+        run_id,
+        started_at: chrono::Utc::now(),
+        concurrency: settings.concurrency,
+        // Absolute, so a program that changes directory still finds what the playbook names.
+        dir: std::path::absolute(&prepared.base).unwrap_or_else(|_| prepared.base.clone()),
+    }
+}
+
+/// How one run ended.
+struct Ran {
+    exit: Exit,
+    /// A worker's iteration that found nothing to do.
+    idle: bool,
+}
+
+/// One journaled run: secrets, the run's record, the engine, the report.
+async fn run_once(
+    prepared: &Prepared,
+    clients: &aws::Clients,
+    journal: Option<&(Arc<Journal>, RunLock)>,
+    settings: &RunSettings,
+    stop: &Stop,
+    run_id: String,
+) -> anyhow::Result<Ran> {
+    let playbook = &prepared.loaded.playbook;
+    let mut input = run_input(prepared, settings, run_id);
+    // Read again for every run: a rotated secret file is picked up by a long-lived worker.
     input.secrets = match secrets::load(playbook, &prepared.base) {
         Ok(secrets) => secrets,
         Err(error) => {
             eprintln!("handoff: error: {error}");
-            return Ok(Exit::Invalid);
+            return Ok(Ran { exit: Exit::Invalid, idle: false });
         }
     };
     let masker = Masker::new(input.secrets.values().cloned());
-    // The journal and the lock come before the AWS clients: a second cron run must exit 3
-    // at once, whatever its credentials.
+    let resume = settings.resume.as_deref().filter(|id| *id == input.run_id);
     let mut session = None;
-    if let Some(path) = &settings.journal {
-        match open_session(path, prepared, &mut input, &settings, &masker) {
+    if let Some((journal, _lock)) = journal {
+        match begin_session(journal, prepared, &mut input, resume, settings, &masker) {
             Ok(opened) => session = Some(opened),
-            Err(exit) => return Ok(exit),
+            Err(exit) => return Ok(Ran { exit, idle: false }),
         }
     }
-    let clients = match aws::clients(&options).await {
-        Ok(clients) => clients,
-        Err(error) => {
-            eprintln!("handoff: error: {error}");
-            if let Some(session) = &session {
-                let _ = session.journal.finish_run(&input.run_id, "failed", Exit::AwsConfig as i32);
-            }
-            return Ok(Exit::AwsConfig);
-        }
+    let reporter: Arc<dyn Reporter> = match settings.every {
+        Some(_) => Arc::new(progress::Deferred::new(settings.reporter.clone())),
+        None => (settings.reporter)(),
     };
-    let cancel = CancellationToken::new();
+    stop.watch(reporter.clone());
     let engine = Arc::new(Engine {
-        clients,
+        clients: clients.clone(),
         renderer: Renderer::default(),
         masker,
-        reporter: settings.reporter.clone(),
+        reporter: reporter.clone(),
         limiters: engine::limiters(playbook),
-        cancel: cancel.clone(),
+        cancel: stop.cancel.clone(),
         recorder: session.as_ref().map(|s| s.recorder.clone()),
         replay: session.as_mut().map(|s| std::mem::take(&mut s.replay)).unwrap_or_default(),
     });
-    let reporter = settings.reporter.clone();
-    let stopped_by = Arc::new(std::sync::OnceLock::new());
-    let signal_seen = stopped_by.clone();
-    let signal = tokio::spawn(async move {
-        let first = wait_for_signal().await;
-        let _ = signal_seen.set(first);
-        reporter.report(&Event::Stopping { signal: signal_name(first) });
-        cancel.cancel();
-        // A second signal means "now": the journal is consistent at every instant (one
-        // transaction per item), so exiting here loses only what was in flight.
-        let second = wait_for_signal().await;
-        std::process::exit(second as i32);
-    });
     let report = engine.run(&input).await;
-    signal.abort();
-    settings.reporter.finish();
-    let mut exit = exit_status(&report, stopped_by.get().copied());
+    reporter.finish();
+    let mut exit = exit_status(&report, stop.signal());
+    let idle = settings.every.is_some() && exit == Exit::Success && is_idle(playbook, &report);
     if let Some(message) = &report.refused {
         eprintln!("handoff: error: {message}");
         exit = Exit::Invalid;
     }
     if let Some(path) = &settings.report
+        && !idle
         && let Err(error) = crate::report::write(path, &input.run_id, &report)
     {
         eprintln!("handoff: error: {error}");
@@ -260,7 +368,13 @@ pub async fn execute(
             _ if report.refused.is_some() => "refused",
             _ => "failed",
         };
-        if let Err(error) = session.journal.finish_run(&input.run_id, status, exit as i32) {
+        let keep = !idle || settings.every.is_some_and(|every| every.keep_idle);
+        let written = if keep {
+            session.journal.finish_run(&input.run_id, status, exit as i32)
+        } else {
+            session.journal.forget_run(&input.run_id)
+        };
+        if let Err(error) = written {
             eprintln!("handoff: error: {error}");
         }
         if exit != Exit::Success {
@@ -274,62 +388,126 @@ pub async fn execute(
             );
         }
     }
-    Ok(exit)
+    Ok(Ran { exit, idle })
 }
 
-/// The journal side of a run: the open journal, the lock, what `--resume` replays.
+/// Whether a worker's iteration found nothing to do: it succeeded, and no `for-each` step
+/// had an item (the poll came back empty). A playbook without `for-each` always has work.
+fn is_idle(playbook: &crate::playbook::Playbook, report: &RunReport) -> bool {
+    let mut for_each = playbook.steps.iter().zip(&report.steps).filter(|(step, _)| step.for_each.is_some());
+    let mut any = false;
+    let all_empty = for_each.all(|(_, step)| {
+        any = true;
+        step.items.is_empty()
+    });
+    any && all_empty
+}
+
+/// SIGINT and SIGTERM for the whole command: the first stops starting work and lets what is
+/// in flight drain (programs get SIGTERM and their grace period); a second exits at once,
+/// after killing every program still running.
+struct Stop {
+    cancel: CancellationToken,
+    by: Arc<std::sync::OnceLock<Exit>>,
+    /// The display of the run in progress, told that the run is stopping.
+    current: Arc<std::sync::Mutex<Option<Arc<dyn Reporter>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stop {
+    fn install() -> Self {
+        let cancel = CancellationToken::new();
+        let by = Arc::new(std::sync::OnceLock::new());
+        let current: Arc<std::sync::Mutex<Option<Arc<dyn Reporter>>>> = Default::default();
+        let (token, seen, display) = (cancel.clone(), by.clone(), current.clone());
+        let task = tokio::spawn(async move {
+            let first = wait_for_signal().await;
+            let _ = seen.set(first);
+            if let Some(reporter) = display.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                reporter.report(&Event::Stopping { signal: signal_name(first) });
+            }
+            token.cancel();
+            // A second signal means "now": the journal is consistent at every instant (one
+            // transaction per item), so exiting here loses only what was in flight.
+            let second = wait_for_signal().await;
+            crate::actions::exec::kill_all_children();
+            std::process::exit(second as i32);
+        });
+        Self { cancel, by, current, task }
+    }
+
+    fn watch(&self, reporter: Arc<dyn Reporter>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(reporter);
+    }
+
+    /// The exit status the signal received calls for, if one was.
+    fn signal(&self) -> Option<Exit> {
+        self.by.get().copied()
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The journal side of a run: the open journal, the run's recorder, what `--resume` replays.
 struct Session {
     journal: Arc<Journal>,
     recorder: Arc<RunRecorder>,
     replay: BTreeMap<String, BTreeMap<String, JournaledItem>>,
-    _lock: RunLock,
 }
 
-/// Opens the journal, takes the playbook's lock, and starts (or resumes) the run's record.
-fn open_session(
-    path: &Path,
-    prepared: &Prepared,
-    input: &mut RunInput<'_>,
-    settings: &RunSettings,
-    masker: &Masker,
-) -> Result<Session, Exit> {
+/// Opens the journal and takes the playbook's lock, for one run or a worker's many.
+fn open_journal(path: &Path, prepared: &Prepared, run_id: &str) -> Result<(Arc<Journal>, RunLock), Exit> {
     let playbook = &prepared.loaded.playbook;
-    let fail = |error: &dyn std::fmt::Display| {
-        eprintln!("handoff: error: {error}");
-        Exit::Invalid
-    };
-    let journal = Arc::new(Journal::open(path).map_err(|e| fail(&e))?);
-    if let Some(run_id) = &settings.resume {
-        let earlier = journal.run(run_id).map_err(|e| fail(&e))?;
-        if earlier.run.playbook != playbook.name {
-            return Err(fail(&format!(
-                "run {run_id} is of playbook `{}`, not `{}`; resume it with its own playbook",
-                earlier.run.playbook, playbook.name
-            )));
-        }
-        input.run_id = run_id.clone();
-        if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&earlier.run.started_at) {
-            input.started_at = started.with_timezone(&chrono::Utc);
-        }
-    }
+    let journal = Arc::new(Journal::open(path).map_err(|e| invalid(&e))?);
     let holder = LockHolder {
-        run_id: input.run_id.clone(),
+        run_id: run_id.to_string(),
         pid: std::process::id(),
         host: journal::hostname(),
         started_at: journal::now(),
     };
-    let lock = match RunLock::acquire(&RunLock::path_for(path, &playbook.name), &playbook.name, &holder) {
-        Ok(lock) => lock,
+    match RunLock::acquire(&RunLock::path_for(path, &playbook.name), &playbook.name, &holder) {
+        Ok(lock) => Ok((journal, lock)),
         Err(error @ LockError::Held { .. }) => {
             eprintln!("handoff: error: {error}");
-            return Err(Exit::Locked);
+            Err(Exit::Locked)
         }
-        Err(error) => return Err(fail(&error)),
-    };
-    let (session, replay) = match &settings.resume {
+        Err(error) => Err(invalid(&error)),
+    }
+}
+
+fn invalid(error: &dyn std::fmt::Display) -> Exit {
+    eprintln!("handoff: error: {error}");
+    Exit::Invalid
+}
+
+/// Starts (or, with `resume`, takes up again) the run's record in the journal.
+fn begin_session(
+    journal: &Arc<Journal>,
+    prepared: &Prepared,
+    input: &mut RunInput<'_>,
+    resume: Option<&str>,
+    settings: &RunSettings,
+    masker: &Masker,
+) -> Result<Session, Exit> {
+    let playbook = &prepared.loaded.playbook;
+    let (session, replay) = match resume {
         Some(run_id) => {
-            let session = journal.resume_run(run_id).map_err(|e| fail(&e))?;
-            (session, journal.items(run_id).map_err(|e| fail(&e))?)
+            let earlier = journal.run(run_id).map_err(|e| invalid(&e))?;
+            if earlier.run.playbook != playbook.name {
+                return Err(invalid(&format!(
+                    "run {run_id} is of playbook `{}`, not `{}`; resume it with its own playbook",
+                    earlier.run.playbook, playbook.name
+                )));
+            }
+            if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&earlier.run.started_at) {
+                input.started_at = started.with_timezone(&chrono::Utc);
+            }
+            let session = journal.resume_run(run_id).map_err(|e| invalid(&e))?;
+            (session, journal.items(run_id).map_err(|e| invalid(&e))?)
         }
         None => {
             let arguments: Vec<String> = settings.arguments.iter().map(|a| masker.mask(a)).collect();
@@ -342,12 +520,12 @@ fn open_session(
                     arguments: &arguments,
                     started_at: &input.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 })
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| invalid(&e))?;
             (0, BTreeMap::new())
         }
     };
     let recorder = Arc::new(RunRecorder::new(journal.clone(), input.run_id.clone(), session));
-    Ok(Session { journal, recorder, replay, _lock: lock })
+    Ok(Session { journal: journal.clone(), recorder, replay })
 }
 
 fn signal_name(exit: Exit) -> &'static str {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::{RetryPolicy, RunInput, base_context, derived_token, item_key};
+use super::{RunInput, base_context, derived_token, item_key};
 use crate::actions::Service;
 use crate::playbook::ForEach;
 use crate::secrets::MASK;
@@ -38,8 +38,11 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
         let kind = step.action.kind();
         let raw =
             input.document.pointer(&format!("/steps/{index}/{}", kind.name())).cloned().unwrap_or_default();
-        let policy = RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]);
-        let _ = writeln!(out, "\nstep {} ({} -> {} {})", step.id, kind, kind.service(), kind.operation());
+        let policy = super::step_policy(step, playbook);
+        let target = kind
+            .service()
+            .map_or_else(|| kind.operation().to_string(), |s| format!("{s} {}", kind.operation()));
+        let _ = writeln!(out, "\nstep {} ({kind} -> {target})", step.id);
         let _ = writeln!(out, "  retry: {}", policy.describe());
         let items = match &step.for_each {
             None => Some(vec![Value::Null]),
@@ -53,7 +56,9 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
             },
         };
         let Some(items) = items else {
-            let _ = writeln!(out, "  input: {}", raw);
+            let mut raw = raw.clone();
+            kind.redact(&mut raw);
+            let _ = writeln!(out, "  input: {raw}");
             continue;
         };
         if step.for_each.is_some() {
@@ -84,9 +89,12 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
                             Value::String(derived_token(&seed, &item_key(item))),
                         );
                     }
+                    kind.redact(&mut rendered);
                     let _ = writeln!(out, "{prefix}{rendered}");
                 }
                 Err((_, error)) if error.message.contains("steps") || raw.to_string().contains("steps.") => {
+                    let mut raw = raw.clone();
+                    kind.redact(&mut raw);
                     let _ = writeln!(
                         out,
                         "{prefix}{raw} (reads an earlier step's results: rendered at run time)"

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::{ActionContext, ActionKind, Service};
+use crate::actions::{ActionContext, ActionKind, ItemScope, Service};
 use crate::aws::Clients;
 use crate::events::{Counts, Event, ItemStatus, Reporter};
 use crate::journal::{AttemptRecord, ItemRecord, JournaledItem, RunRecorder, StepRecord};
@@ -26,15 +26,10 @@ use crate::playbook::{ForEach, OnFailure, Playbook, Pointer};
 use crate::secrets::Masker;
 use crate::template::Renderer;
 
-mod call;
 mod dry_run;
-mod limiter;
-mod retry;
 
-pub use call::{Caller, Outcome, RetryNotice};
+use crate::call::{CallError, Caller, ErrorClass, Outcome, RateLimiter, RetryNotice, RetryPolicy};
 pub use dry_run::dry_run;
-pub use limiter::RateLimiter;
-pub use retry::{CallError, ErrorClass, RetryPolicy};
 
 /// The item key of a step without `for-each`.
 pub const SINGLE_KEY: &str = "-";
@@ -54,6 +49,8 @@ pub struct RunInput<'a> {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// `--concurrency`: caps every `for-each`.
     pub concurrency: Option<usize>,
+    /// The playbook's folder: where `exec` runs programs unless a step says otherwise.
+    pub dir: std::path::PathBuf,
 }
 
 /// How one item (or a step without `for-each`) ended, as reports and the journal see it.
@@ -128,6 +125,16 @@ pub struct Engine {
 pub struct Limiters {
     pub services: BTreeMap<Service, Arc<RateLimiter>>,
     pub actions: BTreeMap<ActionKind, Arc<RateLimiter>>,
+    /// What an action that calls no service (`exec`) waits for: nothing.
+    unlimited: Arc<RateLimiter>,
+}
+
+impl Limiters {
+    /// The action's adaptive limiter, then its service's ceiling.
+    pub fn of(&self, kind: ActionKind) -> [Arc<RateLimiter>; 2] {
+        let service = kind.service().map_or(&self.unlimited, |s| &self.services[&s]);
+        [self.actions[&kind].clone(), service.clone()]
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -149,6 +156,9 @@ struct StepPlan {
     timeout: Duration,
     /// Derived idempotency tokens are unique per playbook, run, step and item.
     token_seed: String,
+    run_id: String,
+    /// The playbook's folder.
+    dir: std::path::PathBuf,
     /// Set when the service says a daily quota is used up: no new item of the step starts.
     exhausted: std::sync::atomic::AtomicBool,
     /// The pace last reported (f64 bits; `u64::MAX` unlimited), to report changes only.
@@ -167,17 +177,39 @@ pub fn limiters(playbook: &Playbook) -> Limiters {
             (Service::PartnerCentralSelling, rate(limits.partnercentral_selling)),
         ]),
         actions: ActionKind::ALL
-            .into_iter()
-            .map(|kind| {
+            .iter()
+            .map(|&kind| {
                 // An action without a limit of its own adapts under its service's limit, so
                 // adaptation stays bounded by what the user said the service allows.
                 let service = match kind.service() {
-                    Service::CodePipeline => limits.codepipeline,
-                    Service::PartnerCentralSelling => limits.partnercentral_selling,
+                    Some(Service::CodePipeline) => limits.codepipeline,
+                    Some(Service::PartnerCentralSelling) => limits.partnercentral_selling,
+                    None => None,
                 };
                 (kind, rate(limits.actions.get(kind.name()).copied().or(service)))
             })
             .collect(),
+        unlimited: rate(None),
+    }
+}
+
+/// The retry policy of a step: the step's, over `defaults.retry`, over the built-in one. An
+/// action that is not an AWS call (`exec`) retries only what `on` names: running a program
+/// again is not harmless the way resending a request with the same token is.
+fn step_policy(step: &crate::playbook::Step, playbook: &Playbook) -> RetryPolicy {
+    let mut policy = RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]);
+    if step.action.kind().service().is_none() && policy.on.is_none() {
+        policy.on = Some(Vec::new());
+    }
+    policy
+}
+
+/// The per-attempt timeout of a step: the step's, else `defaults.timeout` (for AWS calls),
+/// else the built-in one (60s for an AWS call, 1h for a program).
+fn step_timeout(step: &crate::playbook::Step, playbook: &Playbook) -> Duration {
+    match step.action.kind().service() {
+        Some(_) => step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
+        None => step.timeout.map_or(crate::actions::exec::DEFAULT_TIMEOUT, |t| t.0),
     }
 }
 
@@ -316,20 +348,19 @@ impl Engine {
                     .unwrap_or_default(),
                 name: step.name.as_ref().map(|n| n.0.clone()),
                 when: step.when.as_ref().map(|w| w.0.clone()),
-                policy: RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]),
-                timeout: step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
+                policy: step_policy(step, playbook),
+                timeout: step_timeout(step, playbook),
                 token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
+                run_id: input.run_id.clone(),
+                dir: input.dir.clone(),
                 exhausted: Default::default(),
                 pace: std::sync::atomic::AtomicU64::new(0),
                 watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
                     crate::actions::wait_for_acceptance::TaskWatcher::new(
                         self.clients.partner.clone(),
-                        RetryPolicy::resolve(&[step.retry.as_ref(), playbook.defaults.retry.as_ref()]),
-                        [
-                            self.limiters.actions[&kind].clone(),
-                            self.limiters.services[&kind.service()].clone(),
-                        ],
-                        step.timeout.or(playbook.defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.0),
+                        step_policy(step, playbook),
+                        self.limiters.of(kind),
+                        step_timeout(step, playbook),
                     )
                 }),
             });
@@ -642,8 +673,8 @@ impl Engine {
 
     /// Tells the display the pace the limiters allow the step's action now, when it changed.
     async fn report_pace(&self, plan: &StepPlan) {
-        let action = self.limiters.actions[&plan.kind].rate().await;
-        let service = self.limiters.services[&plan.kind.service()].rate().await;
+        let [action, service] = self.limiters.of(plan.kind);
+        let (action, service) = (action.rate().await, service.rate().await);
         let pace = match (action, service) {
             (Some(a), Some(s)) => Some(a.min(s)),
             (one, other) => one.or(other),
@@ -654,15 +685,11 @@ impl Engine {
         }
     }
 
-    /// The input as the journal keeps it: masked, and never a CodePipeline client token, even
-    /// one written literally in the playbook.
+    /// The input as the journal keeps it: masked, and never a secret input (a CodePipeline
+    /// client token, what `exec` passes in `env`), even one written literally.
     fn journaled_input(&self, kind: ActionKind, input: &Value) -> Value {
         let mut input = self.masker.mask_json(input);
-        if kind.client_token_is_secret()
-            && let Some(token) = input.get_mut("client-token")
-        {
-            *token = Value::String(crate::secrets::MASK.to_string());
-        }
+        kind.redact(&mut input);
         input
     }
 
@@ -818,8 +845,7 @@ impl Engine {
                 Some(CallError::client("InvalidInput", message)),
             );
         }
-        let action_limiter = self.limiters.actions[&plan.kind].clone();
-        let service_limiter = self.limiters.services[&plan.kind.service()].clone();
+        let [action_limiter, service_limiter] = self.limiters.of(plan.kind);
         let reporter = self.reporter.clone();
         let masker = self.masker.clone();
         let step_id = plan.id.clone();
@@ -848,13 +874,15 @@ impl Engine {
         };
         let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
             .with_cancel(self.cancel.clone());
-        let outcome = plan
-            .kind
-            .execute(
-                input,
-                &ActionContext { clients: &self.clients, caller: &caller, watcher: plan.watcher.as_ref() },
-            )
-            .await;
+        let item_key = derived_token(&plan.token_seed, &key);
+        let context = ActionContext {
+            clients: &self.clients,
+            caller: &caller,
+            watcher: plan.watcher.as_ref(),
+            masker: &self.masker,
+            item: ItemScope { run_id: &plan.run_id, key: &item_key, dir: &plan.dir },
+        };
+        let outcome = plan.kind.execute(input, &context).await;
         let attempts = (caller.attempts(), caller.throttled());
         let retries = caller.retries();
         if attempts.1 > 0 {

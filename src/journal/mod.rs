@@ -471,6 +471,19 @@ impl Journal {
         })
     }
 
+    /// Removes a run and everything recorded of it: an idle `--every` iteration, which found
+    /// nothing to do, is not history worth keeping.
+    pub fn forget_run(&self, run_id: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM attempts WHERE run_id = ?1", params![run_id])?;
+            tx.execute("DELETE FROM items WHERE run_id = ?1", params![run_id])?;
+            tx.execute("DELETE FROM steps WHERE run_id = ?1", params![run_id])?;
+            tx.execute("DELETE FROM runs WHERE id = ?1", params![run_id])?;
+            tx.commit()
+        })
+    }
+
     /// The newest runs first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, JournalError> {
         self.with(|c| {

@@ -76,6 +76,13 @@ pub struct Playbook {
     pub steps: Vec<Step>,
 }
 
+impl Playbook {
+    /// The AWS services the playbook's steps call (none, for a playbook of `exec` steps).
+    pub fn services(&self) -> std::collections::BTreeSet<crate::actions::Service> {
+        self.steps.iter().filter_map(|step| step.action.kind().service()).collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct AwsSettings {

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use crate::events::Reporter;
 
+pub use deferred::{Deferred, MakeReporter};
+
+mod deferred;
 pub mod json;
 pub mod plain;
 pub mod summary;

@@ -8,7 +8,8 @@ use pretty_assertions::assert_eq;
 use tempfile::TempDir;
 
 /// Every action, by the name a step uses.
-pub const ACTIONS: [&str; 8] = [
+pub const ACTIONS: [&str; 9] = [
+    "exec",
     "acknowledge",
     "report-success",
     "report-failure",

@@ -121,7 +121,17 @@ impl<'a> Caller<'a> {
 
     /// Sends one request, retrying as the policy says. `attempt` builds and sends it anew
     /// each time.
-    pub async fn send<F, Fut>(&self, mut attempt: F) -> Result<Value, CallError>
+    pub async fn send<F, Fut>(&self, attempt: F) -> Result<Value, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, CallError>>,
+    {
+        self.send_within(self.timeout, attempt).await
+    }
+
+    /// [`Caller::send`] with another per-attempt timeout: for work that enforces its own
+    /// (a program, ended gracefully), this one is only the backstop.
+    pub async fn send_within<F, Fut>(&self, timeout: Duration, mut attempt: F) -> Result<Value, CallError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Value, CallError>>,
@@ -139,9 +149,9 @@ impl<'a> Caller<'a> {
                 }
             }
             self.attempts.fetch_add(1, Ordering::Relaxed);
-            let result = match tokio::time::timeout(self.timeout, attempt()).await {
+            let result = match tokio::time::timeout(timeout, attempt()).await {
                 Ok(result) => result,
-                Err(_) => Err(CallError::timeout(self.timeout)),
+                Err(_) => Err(CallError::timeout(timeout)),
             };
             let error = match result {
                 Ok(value) => {
@@ -182,8 +192,8 @@ impl<'a> Caller<'a> {
 #[cfg(test)]
 mod tests {
     use super::Caller;
-    use crate::engine::limiter::RateLimiter;
-    use crate::engine::retry::{CallError, ErrorClass, RetryPolicy};
+    use crate::call::RateLimiter;
+    use crate::call::{CallError, ErrorClass, RetryPolicy};
     use serde_json::json;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;

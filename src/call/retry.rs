@@ -35,6 +35,9 @@ pub enum ErrorClass {
     Connection,
     /// The service refused the request (4xx other than throttling), or it could not be built.
     Client,
+    /// A program (`exec`) exited with a code the step does not count as success, or was
+    /// killed by a signal. Not retried unless `retry.on` names it.
+    ExitCode,
     /// The run was stopped (SIGINT, SIGTERM) before this item finished; `--resume` runs it.
     Stopped,
     /// A quota that does not refill soon (Partner Central's daily accept quota) is used up:
@@ -50,6 +53,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Connection => "connection",
             ErrorClass::Client => "client",
+            ErrorClass::ExitCode => "exit-code",
             ErrorClass::Stopped => "stopped",
             ErrorClass::QuotaExhausted => "quota-exhausted",
         }
@@ -240,7 +244,7 @@ impl RetryPolicy {
         match &self.on {
             Some(on) => on.iter().any(|entry| Some(entry.as_str()) == code || entry == error.class.name()),
             None => {
-                !matches!(error.class, ErrorClass::Client | ErrorClass::QuotaExhausted)
+                !matches!(error.class, ErrorClass::Client | ErrorClass::QuotaExhausted | ErrorClass::ExitCode)
                     && !code.is_some_and(|c| NEVER_RETRIED.contains(&c))
             }
         }
@@ -261,6 +265,7 @@ impl RetryPolicy {
     /// One line for `--dry-run` and the docs.
     pub fn describe(&self) -> String {
         let on = match &self.on {
+            Some(on) if on.is_empty() => "nothing unless `on` names it".into(),
             Some(on) => on.join(", "),
             None => "throttling, 5xx, timeouts and broken connections".into(),
         };
