@@ -82,16 +82,6 @@ impl Masker {
         }
     }
 
-    /// A masker that also masks `extra` (an item's own secrets), leaving this one as it is.
-    pub fn with_extra<I: IntoIterator<Item = String>>(&self, extra: I) -> Masker {
-        let values = self.values.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let masker = Masker::new(values);
-        for value in extra {
-            masker.add(&value);
-        }
-        masker
-    }
-
     pub fn mask(&self, text: &str) -> String {
         let values = self.values.read().unwrap_or_else(|e| e.into_inner());
         let mut out = text.to_string();

@@ -9,8 +9,8 @@
 //! group is registered so that handoff's immediate exit (a second signal) kills them first.
 //!
 //! What the child prints is captured (stdout up to [`STDOUT_CAP`], the last [`STDERR_TAIL`]
-//! of stderr) and masked against the run's secrets and every value passed in `env:` or
-//! `stdin:` before anything else sees it.
+//! of stderr) and masked against the run's secrets before anything else sees it; the `env`
+//! and `stdin` inputs are secret inputs, never shown, journaled or reported.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -114,8 +114,11 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> Outcome {
         Ok(argv) => argv,
         Err(message) => return super::invalid(message),
     };
-    // What the child is given is masked in everything it prints, like a secret.
-    let masker = ctx.masker.with_extra(request.env.values().chain(request.stdin.iter()).cloned());
+    // What the program prints is masked against the run's secrets (declared, and learned
+    // such as artifact credentials), so a secret passed in `env` never shows. Other `env`
+    // values are not masked in its output: masking `MODE=deploy` turned "deployed" into
+    // "********ed". The `env` and `stdin` inputs themselves are never shown or journaled.
+    let masker = ctx.masker;
     let cwd = match &request.cwd {
         Some(cwd) => ctx.item.dir.join(cwd),
         None => ctx.item.dir.to_path_buf(),
@@ -142,13 +145,13 @@ pub async fn call(request: Request, ctx: &super::ActionContext<'_>) -> Outcome {
         .caller
         .send_within(backstop, || async {
             let ran = child.run(ctx.caller).await?;
-            let output = ran.output(request.output, &masker);
+            let succeeded = matches!(ran.status, Exit::Code(code) if success_codes.contains(&code));
+            // A program that failed is reported by its exit, not by what it failed to print:
+            // its stdout is parsed when it can be, else kept as text.
+            let output = ran.output(request.output, succeeded, masker);
             *last_output.lock().unwrap_or_else(|e| e.into_inner()) = Some(output.clone());
             let output = output?;
-            match ran.status {
-                Exit::Code(code) if success_codes.contains(&code) => Ok(output),
-                status => Err(ran.failure(status, &masker)),
-            }
+            if succeeded { Ok(output) } else { Err(ran.failure(ran.status, masker)) }
         })
         .await;
     match sent {
@@ -286,12 +289,16 @@ fn spawn_error(program: &str, message: String) -> CallError {
 
 impl Ran {
     /// The item's output: the exit code, stdout parsed as asked, the stderr tail, masked.
-    fn output(&self, format: OutputFormat, masker: &Masker) -> Result<Value, CallError> {
+    /// `strict`: stdout that does not parse is an error (else it is kept as text).
+    fn output(&self, format: OutputFormat, strict: bool, masker: &Masker) -> Result<Value, CallError> {
         let text = masker.mask(&self.stdout.text());
         let stdout = match format {
             OutputFormat::Text => Value::String(text.strip_suffix('\n').unwrap_or(&text).to_string()),
             OutputFormat::Lines => {
                 Value::Array(text.lines().filter(|l| !l.trim().is_empty()).map(|l| json!(l)).collect())
+            }
+            OutputFormat::Json if !strict => {
+                serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
             }
             OutputFormat::Json if self.stdout.truncated => {
                 return Err(CallError::client(

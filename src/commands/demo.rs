@@ -30,6 +30,11 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
     }
     std::fs::write(dir.path().join("client-token.txt"), DEFAULT_CLIENT_TOKEN)
         .context("writing the demo secret")?;
+    // The job worker's work: a script its `exec` step runs for each job.
+    let script = dir.path().join("deploy.sh");
+    std::fs::write(&script, include_str!("../../demo/deploy.sh")).context("writing the demo script")?;
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .context("making the demo script executable")?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
@@ -79,6 +84,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             }
         }
         let summary = emulator.summary();
+        let state = emulator.state();
         emulator.stop().await;
         let count = |section: &str, status: &str| summary[section][status].as_u64().unwrap_or(0);
         println!("\nWhat happened, as the emulator counted it:");
@@ -99,6 +105,21 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             count("jobs", "Failed"),
             count("jobs", "InProgress")
         );
+        let results: Vec<String> = state["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|job| {
+                let result = &job["result"];
+                let said = result["executionDetails"]["summary"]
+                    .as_str()
+                    .or(result["failureDetails"]["message"].as_str())?;
+                Some(format!("    {:<9} {said}", job["status"].as_str()?))
+            })
+            .collect();
+        if !results.is_empty() {
+            println!("  what the worker reported to CodePipeline:\n{}", results.join("\n"));
+        }
         println!(
             "  throttled by the quota: {}; nothing done twice: {}",
             summary["throttled_by_quota"], summary["duplicates"]

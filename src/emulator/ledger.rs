@@ -49,6 +49,10 @@ pub struct Entry {
     pub seq: u64,
     pub at: String,
     pub account: String,
+    /// The client's application id (`app/NAME` in its User-Agent, set with the standard
+    /// AWS_SDK_UA_APP_ID), so a test with several workers can tell who did what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     pub operation: &'static str,
     pub request_id: String,
     #[serde(flatten)]
@@ -73,11 +77,18 @@ impl Ledger {
         Self { file, ..Self::default() }
     }
 
-    pub fn record(&mut self, account: &str, operation: &'static str, request_id: &str, change: Change) {
+    pub fn record(
+        &mut self,
+        (account, client): (&str, Option<&str>),
+        operation: &'static str,
+        request_id: &str,
+        change: Change,
+    ) {
         let entry = Entry {
             seq: self.entries.len() as u64 + 1,
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             account: account.to_string(),
+            client: client.map(str::to_string),
             operation,
             request_id: request_id.to_string(),
             change,

@@ -171,7 +171,11 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
             }
         }
     };
-    let result = shared.world().apply(operation, &account, &input, &request_id);
+    let client = ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|name| headers.get(*name)?.first())
+        .find_map(|agent| agent.split_whitespace().find_map(|part| part.strip_prefix("app/")));
+    let result = shared.world().apply(operation, (&account, client), &input, &request_id);
     if fault == Fault::DropAfter {
         count_fault("drop_after");
         return Err(Dropped);

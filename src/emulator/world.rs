@@ -48,11 +48,12 @@ impl World {
         Self { jobs, engagements, ledger, quotas, buckets: HashMap::new(), rng }
     }
 
-    /// Applies one signed, fault-free request for `account`.
+    /// Applies one signed, fault-free request for `account` (from `client`, when it names
+    /// itself).
     pub fn apply(
         &mut self,
         operation: Operation,
-        account: &str,
+        (account, client): (&str, Option<&str>),
         body: &Value,
         request_id: &str,
     ) -> Result<Value, ApiError> {
@@ -69,7 +70,7 @@ impl World {
             Err(error) => Err(error),
         };
         for change in changes {
-            self.ledger.record(account, operation.name(), request_id, change);
+            self.ledger.record((account, client), operation.name(), request_id, change);
         }
         answer
     }
@@ -139,7 +140,7 @@ impl World {
         let mut changes = Vec::new();
         self.engagements.settle(Instant::now(), &mut changes);
         for change in changes {
-            self.ledger.record("", "settle", "", change);
+            self.ledger.record(("", None), "settle", "", change);
         }
         let jobs: Vec<Value> = self
             .jobs

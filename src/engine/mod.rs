@@ -430,7 +430,7 @@ impl Engine {
                             let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
                                 (Some(budget), _) => Some(budget.allowed(items.len())),
                                 (None, OnFailure::Abort) => Some(0),
-                                (None, OnFailure::Continue) => None,
+                                (None, OnFailure::Continue | OnFailure::Ignore) => None,
                             };
                             let results =
                                 self.run_items(&plan, items, keys, concurrency, budget, &context).await;
@@ -488,9 +488,14 @@ impl Engine {
             steps_context.insert(step.id.clone(), step_value);
             replayed_only &= step_report.replayed == step_report.items.len();
             if step_report.status == Some(ItemStatus::Failed) {
-                report.failed_steps.push(step.id.clone());
-                if step.on_failure.unwrap_or_default() == OnFailure::Abort {
-                    halted = true;
+                match step.on_failure.unwrap_or_default() {
+                    OnFailure::Abort => {
+                        report.failed_steps.push(step.id.clone());
+                        halted = true;
+                    }
+                    // Items that never ran (a spent failure budget) are not handled by anyone.
+                    OnFailure::Ignore if step_report.counts.not_started == 0 => {}
+                    OnFailure::Continue | OnFailure::Ignore => report.failed_steps.push(step.id.clone()),
                 }
             }
             add_counts(&mut report.counts, &step_report.counts);

@@ -190,4 +190,7 @@ pub enum OnFailure {
     #[default]
     Abort,
     Continue,
+    /// Go on, and do not count the step's failures against the run: a later step handles
+    /// them (Ansible's `ignore_errors`).
+    Ignore,
 }
