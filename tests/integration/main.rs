@@ -4,6 +4,7 @@ mod aws_cli;
 mod cli;
 mod emulator_sdk;
 mod examples;
+mod exec;
 mod fixtures;
 mod flows;
 mod helpers;
