@@ -4,8 +4,10 @@
 //! The modules follow the pipeline a playbook goes through:
 //! `source` (files, positions) -> `yaml` (spanned tree) -> `schema` (JSON Schema) ->
 //! `playbook` (typed model) -> `check` (semantic checks, `template`) -> `diagnostic`
-//! (what the user reads). `actions` holds one file per AWS action; `commands` one file per
-//! command; `cli` the command line.
+//! (what the user reads). Then the run: `engine` (steps and items, the journal's records)
+//! drives `actions` (one file per action: AWS calls, and `exec` for programs), which send
+//! through `call` (retries, rate limits, timeouts). `commands` has one file per command;
+//! `cli` the command line.
 
 pub mod actions;
 pub mod aws;

@@ -48,16 +48,39 @@ fn object(out: &mut String, node: &Value, root: &Value, indent: usize) {
     let Some(properties) = node.get("properties").and_then(Value::as_object) else {
         return;
     };
+    // Keys of which exactly one must be given (`oneOf` of `required`): the first is written
+    // out, the others shown commented, as the alternative.
+    let alternatives: Vec<&str> = node
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|branch| branch.get("required")?.as_array()?.first()?.as_str())
+        .collect();
     let pad = " ".repeat(indent);
     for (key, property) in properties {
         let property = resolve(property, root);
         let property = property.as_ref();
-        let need = if required.contains(&key.as_str()) { "required" } else { "optional" };
+        let position = alternatives.iter().position(|k| k == key);
+        let need = match position {
+            Some(0) => format!("one of `{}`", alternatives.join("`, `")),
+            Some(_) => format!("instead of `{}`", alternatives[0]),
+            None if required.contains(&key.as_str()) => "required".into(),
+            None => "optional".into(),
+        };
         let description = description(property).unwrap_or_default();
         for (i, line) in wrap(&format!("({need}) {description}"), 96 - indent).iter().enumerate() {
             let _ = writeln!(out, "{pad}#{}{line}", if i == 0 { " " } else { "   " });
         }
-        value(out, key, property, root, indent);
+        if position.is_some_and(|p| p > 0) {
+            let mut written = String::new();
+            value(&mut written, key, property, root, indent);
+            for line in written.lines() {
+                let _ = writeln!(out, "{pad}# {}", &line[indent.min(line.len())..]);
+            }
+        } else {
+            value(out, key, property, root, indent);
+        }
     }
 }
 
@@ -65,9 +88,15 @@ fn value(out: &mut String, key: &str, property: &Value, root: &Value, indent: us
     let pad = " ".repeat(indent);
     let literal = property.get("else").unwrap_or(property);
     let types = type_names(property);
-    if types.contains(&"object") {
+    let example = property.get("examples").and_then(Value::as_array).and_then(|e| e.first());
+    if types.contains(&"object") && property.get("properties").is_none() {
+        // A map of the user's own keys (`env`): an empty one to fill in.
+        let _ = writeln!(out, "{pad}{key}: {{}}");
+    } else if types.contains(&"object") {
         let _ = writeln!(out, "{pad}{key}:");
         object(out, property, root, indent + 2);
+    } else if let Some(list @ Value::Array(_)) = example {
+        let _ = writeln!(out, "{pad}{key}: {list}");
     } else if types.contains(&"array") {
         let items = literal.get("items").map_or(Cow::Owned(Value::Null), |i| resolve(i, root));
         let items = items.as_ref();

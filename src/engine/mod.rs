@@ -14,21 +14,22 @@ use std::time::{Duration, Instant};
 use minijinja::context;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::{ActionContext, ActionKind, ItemScope, Service};
+use crate::actions::{ActionKind, Service};
 use crate::aws::Clients;
 use crate::events::{Counts, Event, ItemStatus, Reporter};
-use crate::journal::{AttemptRecord, ItemRecord, JournaledItem, RunRecorder, StepRecord};
-use crate::playbook::{ForEach, OnFailure, Playbook, Pointer};
+use crate::journal::{JournaledItem, RunRecorder, StepRecord};
+use crate::playbook::{ForEach, OnFailure, Playbook};
 use crate::secrets::Masker;
 use crate::template::Renderer;
 
 mod dry_run;
+mod for_each;
+use for_each::resume_mismatch;
+mod item;
 
-use crate::call::{CallError, Caller, ErrorClass, Outcome, RateLimiter, RetryNotice, RetryPolicy};
+use crate::call::{RateLimiter, RetryPolicy};
 pub use dry_run::dry_run;
 
 /// The item key of a step without `for-each`.
@@ -244,23 +245,18 @@ pub fn item_keys(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// Why `--resume` cannot go on with a step: its items are not the ones the journal has.
-fn resume_mismatch(
-    step: &str,
-    keys: &[String],
-    journaled: &BTreeMap<String, JournaledItem>,
-) -> Option<String> {
-    let now: std::collections::BTreeSet<&String> = keys.iter().collect();
-    let added = now.iter().filter(|k| !journaled.contains_key(**k)).count();
-    let missing = journaled.keys().filter(|k| !now.contains(k)).count();
-    // Items the first run never reached are not in the journal; only keys the journal has
-    // that are gone now prove the items changed.
-    (missing > 0).then(|| {
-        format!(
-            "cannot resume: the items of step `{step}` changed since the run started ({missing} journaled items are \
-             gone, {added} are new); the playbook or its vars were edited. Start a new run instead"
-        )
-    })
+/// A short name for an item in messages: its id if it has one, else its value.
+pub(super) fn item_label(item: &Value) -> String {
+    for key in ["id", "Id", "jobId", "TaskId", "identifier"] {
+        if let Some(id) = item.get(key).and_then(Value::as_str) {
+            return id.to_string();
+        }
+    }
+    match item {
+        Value::String(s) => s.clone(),
+        Value::Null | Value::Object(_) | Value::Array(_) => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// The idempotency token of an accept: `[!-~]{1,64}`, the strictest form the API documents.
@@ -282,20 +278,6 @@ pub fn base_context(input: &RunInput<'_>, secrets: &Value, steps: &Map<String, V
             playbook => input.playbook.name.clone(),
         },
         steps => minijinja::Value::from(minijinja::value::Serde(steps)),
-    }
-}
-
-/// A short name for an item in messages: its id if it has one, else its value.
-fn item_label(item: &Value) -> String {
-    for key in ["id", "Id", "jobId", "TaskId", "identifier"] {
-        if let Some(id) = item.get(key).and_then(Value::as_str) {
-            return id.to_string();
-        }
-    }
-    match item {
-        Value::String(s) => s.clone(),
-        Value::Null | Value::Object(_) | Value::Array(_) => String::new(),
-        other => other.to_string(),
     }
 }
 
@@ -563,119 +545,6 @@ impl Engine {
         }
     }
 
-    /// Runs a `for-each`'s items, at most `concurrency` at once, until the failure budget is
-    /// spent or the run is cancelled. Results come back in item order.
-    async fn run_items(
-        self: &Arc<Self>,
-        plan: &Arc<StepPlan>,
-        items: Vec<Value>,
-        keys: Vec<String>,
-        concurrency: usize,
-        budget: Option<u64>,
-        context: &minijinja::Value,
-    ) -> Vec<(ItemReport, Value, Value)> {
-        let total = items.len();
-        let semaphore = Arc::new(Semaphore::new(concurrency));
-        let mut tasks = JoinSet::new();
-        let mut results: Vec<Option<(ItemReport, Value, Value)>> = (0..total).map(|_| None).collect();
-        let mut failures = 0u64;
-        let record = |results: &mut Vec<Option<(ItemReport, Value, Value)>>,
-                      failures: &mut u64,
-                      done: (usize, ItemReport, Value, Value)| {
-            if done.1.status == Some(ItemStatus::Failed) {
-                *failures += 1;
-            }
-            results[done.0] = Some((done.1, done.2, done.3));
-        };
-        for (index, (item, key)) in items.iter().zip(&keys).enumerate() {
-            if let Some(replayed) = self.replayed(&plan.id, key, Some(index), item) {
-                results[index] = Some(replayed);
-                continue;
-            }
-            let permit = tokio::select! {
-                permit = semaphore.clone().acquire_owned() => permit.ok(),
-                () = self.cancel.cancelled() => None,
-            };
-            while let Some(done) = tasks.try_join_next() {
-                if let Ok(done) = done {
-                    record(&mut results, &mut failures, done);
-                }
-            }
-            let Some(permit) = permit else { break };
-            if self.cancel.is_cancelled()
-                || budget.is_some_and(|allowed| failures > allowed)
-                || plan.exhausted.load(std::sync::atomic::Ordering::Relaxed)
-            {
-                break;
-            }
-            self.reporter.report(&Event::ItemStarted { step: plan.id.clone(), item: index });
-            let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
-            let (engine, plan, item, key) = (self.clone(), plan.clone(), item.clone(), key.clone());
-            tasks.spawn(async move {
-                let _permit = permit;
-                let (mut report, output) =
-                    engine.run_item(plan, Some((index, key)), item.clone(), item_context).await;
-                report.index = Some(index);
-                (index, report, output, item)
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            if let Ok(done) = done {
-                record(&mut results, &mut failures, done);
-            }
-        }
-        results
-            .into_iter()
-            .zip(keys)
-            .enumerate()
-            .map(|(index, (result, key))| {
-                result.unwrap_or_else(|| {
-                    let item = items[index].clone();
-                    let report = ItemReport {
-                        index: Some(index),
-                        key,
-                        label: item_label(&item),
-                        status: None,
-                        attempts: 0,
-                        throttled: 0,
-                        retries: 0,
-                        output: Value::Null,
-                        error_code: None,
-                        error: Some("not started".into()),
-                        replayed: false,
-                    };
-                    (report, Value::Null, item)
-                })
-            })
-            .collect()
-    }
-
-    /// On `--resume`, an item the journal has as done: its report and output, not sent again.
-    fn replayed(
-        &self,
-        step: &str,
-        key: &str,
-        index: Option<usize>,
-        item: &Value,
-    ) -> Option<(ItemReport, Value, Value)> {
-        let journaled = self.replay.get(step)?.get(key)?;
-        let status = journaled.done_status()?;
-        let report = ItemReport {
-            index,
-            key: key.to_string(),
-            label: journaled.label.clone(),
-            status: Some(status),
-            attempts: journaled.attempts,
-            throttled: journaled.throttled,
-            retries: 0,
-            output: journaled.output.clone(),
-            error_code: journaled.error_code.clone(),
-            error: journaled.error.clone(),
-            replayed: true,
-        };
-        Some((report, journaled.output.clone(), item.clone()))
-    }
-
     /// Tells the display the pace the limiters allow the step's action now, when it changed.
     async fn report_pace(&self, plan: &StepPlan) {
         let [action, service] = self.limiters.of(plan.kind);
@@ -689,294 +558,6 @@ impl Engine {
             self.reporter.report(&Event::Pace { step: plan.id.clone(), per_second: pace });
         }
     }
-
-    /// The input as the journal keeps it: masked, and never a secret input (a CodePipeline
-    /// client token, what `exec` passes in `env`), even one written literally.
-    fn journaled_input(&self, kind: ActionKind, input: &Value) -> Value {
-        let mut input = self.masker.mask_json(input);
-        kind.redact(&mut input);
-        input
-    }
-
-    /// Runs one item: `when`, render, check, send. Returns the report and the unmasked output
-    /// (later templates may read it; nothing shows it unmasked).
-    async fn run_item(
-        self: Arc<Self>,
-        plan: Arc<StepPlan>,
-        position: Option<(usize, String)>,
-        item: Value,
-        context: minijinja::Value,
-    ) -> (ItemReport, Value) {
-        let (index, key) = match &position {
-            Some((index, key)) => (Some(*index), key.clone()),
-            None => (None, SINGLE_KEY.to_string()),
-        };
-        let started_at = crate::journal::now();
-        // What the journal keeps of the item besides its outcome: the input as sent, and
-        // every attempt (filled in as the item goes).
-        let sent_input = std::sync::Mutex::new(Value::Null);
-        let attempt_log: std::sync::Mutex<Vec<AttemptRecord>> = Default::default();
-        let mut label = item_label(&item);
-        if let Some(name) = &plan.name
-            && let Ok(Value::String(rendered)) = self.renderer.render_str(name, &context)
-        {
-            label = self.masker.mask(&rendered);
-        }
-        let finish = |status: ItemStatus,
-                      (attempts, throttled): (u32, u32),
-                      output: Value,
-                      error: Option<CallError>| {
-            let error_code = error.as_ref().and_then(|e| e.code.clone());
-            let masked_output = self.masker.mask_json(&output);
-            if let Some(recorder) = &self.recorder {
-                let mut attempts_made = attempt_log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                if attempts > 0 {
-                    attempts_made.push(AttemptRecord {
-                        attempt: attempts,
-                        at: crate::journal::now(),
-                        outcome: match (status, &error) {
-                            (ItemStatus::Failed, Some(e)) => e.class.name().to_string(),
-                            (other, _) => other.name().to_string(),
-                        },
-                        error_code: error_code.clone(),
-                        http_status: error.as_ref().and_then(|e| e.status),
-                        request_id: error.as_ref().and_then(|e| e.request_id.clone()),
-                        message: error.as_ref().map(|e| self.masker.mask(&e.message)),
-                        delay_ms: None,
-                    });
-                }
-                let record = ItemRecord {
-                    step_id: plan.id.clone(),
-                    key: key.clone(),
-                    position: index,
-                    label: label.clone(),
-                    status,
-                    attempts,
-                    throttled,
-                    input: self
-                        .journaled_input(plan.kind, &sent_input.lock().unwrap_or_else(|e| e.into_inner())),
-                    output: masked_output.clone(),
-                    error_code: error_code.clone(),
-                    error: error.as_ref().map(|e| self.masker.mask(&e.to_string())),
-                    started_at: started_at.clone(),
-                    finished_at: crate::journal::now(),
-                };
-                // The outcome is durable before the item counts as done; if it cannot be
-                // written, nothing new starts.
-                if !recorder.item(&record, &attempts_made) {
-                    self.cancel.cancel();
-                }
-            }
-            let error = error.map(|e| self.masker.mask(&e.to_string()));
-            self.reporter.report(&Event::ItemFinished {
-                step: plan.id.clone(),
-                item: index,
-                label: label.clone(),
-                status,
-                attempts,
-                error: error.clone(),
-            });
-            let report = ItemReport {
-                index,
-                key: key.clone(),
-                label: label.clone(),
-                status: Some(status),
-                attempts,
-                throttled,
-                retries: 0,
-                output: masked_output,
-                error_code,
-                error,
-                replayed: false,
-            };
-            (report, output)
-        };
-        if let Some(when) = &plan.when {
-            match self.renderer.render_str(when, &context) {
-                Ok(Value::Bool(true)) => {}
-                Ok(Value::Bool(false)) => return finish(ItemStatus::Skipped, (0, 0), Value::Null, None),
-                Ok(other) => {
-                    let message = format!("`when` yielded {}, not true or false", kind_of(&other));
-                    return finish(
-                        ItemStatus::Failed,
-                        (0, 0),
-                        Value::Null,
-                        Some(CallError::client("TemplateError", message)),
-                    );
-                }
-                Err(e) => {
-                    return finish(
-                        ItemStatus::Failed,
-                        (0, 0),
-                        Value::Null,
-                        Some(CallError::client("TemplateError", format!("`when`: {}", e.message))),
-                    );
-                }
-            }
-        }
-        let mut input = match self.renderer.render_value(&plan.raw_input, &context) {
-            Ok(input) => input,
-            Err((path, e)) => {
-                let at =
-                    Pointer::from_json_pointer(&format!("/steps/{}/{}{path}", plan.index, plan.kind.name()));
-                let message = format!("{at}: {}", e.message);
-                return finish(
-                    ItemStatus::Failed,
-                    (0, 0),
-                    Value::Null,
-                    Some(CallError::client("TemplateError", message)),
-                );
-            }
-        };
-        if plan.kind.derives_client_token()
-            && let Some(object) = input.as_object_mut()
-            && !object.contains_key("client-token")
-        {
-            object.insert("client-token".into(), Value::String(derived_token(&plan.token_seed, &key)));
-        }
-        let violations = coerce_to_schema(plan.kind, &mut input);
-        *sent_input.lock().unwrap_or_else(|e| e.into_inner()) = input.clone();
-        if let Some(violation) = violations.first() {
-            let at = Pointer::from_json_pointer(&format!("/steps/{}/{}", plan.index, plan.kind.name()));
-            let mut path = at;
-            for segment in violation.at.segments() {
-                path = path.join(segment.clone());
-            }
-            let message = format!("{path}: {} (nothing was sent)", describe_violation(violation));
-            return finish(
-                ItemStatus::Failed,
-                (0, 0),
-                Value::Null,
-                Some(CallError::client("InvalidInput", message)),
-            );
-        }
-        let [action_limiter, service_limiter] = self.limiters.of(plan.kind);
-        let reporter = self.reporter.clone();
-        let masker = self.masker.clone();
-        let step_id = plan.id.clone();
-        let on_retry = |notice: &RetryNotice| {
-            attempt_log.lock().unwrap_or_else(|e| e.into_inner()).push(AttemptRecord {
-                attempt: notice.attempt,
-                at: crate::journal::now(),
-                outcome: notice.error.class.name().to_string(),
-                error_code: notice.error.code.clone(),
-                http_status: notice.error.status,
-                request_id: notice.error.request_id.clone(),
-                message: Some(masker.mask(&notice.error.message)),
-                delay_ms: Some(notice.delay.as_millis() as u64),
-            });
-            reporter.report(&Event::Retrying {
-                step: step_id.clone(),
-                item: index,
-                attempt: notice.attempt,
-                max_attempts: notice.max_attempts,
-                delay: notice.delay,
-                class: notice.error.class.name(),
-                error: masker.mask(&notice.error.to_string()),
-                http_status: notice.error.status,
-                request_id: notice.error.request_id.clone(),
-            });
-        };
-        let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
-            .with_cancel(self.cancel.clone());
-        let item_key = derived_token(&plan.token_seed, &key);
-        let context = ActionContext {
-            clients: &self.clients,
-            caller: &caller,
-            watcher: plan.watcher.as_ref(),
-            masker: &self.masker,
-            item: ItemScope { run_id: &plan.run_id, key: &item_key, dir: &plan.dir },
-        };
-        let outcome = plan.kind.execute(input, &context).await;
-        let attempts = (caller.attempts(), caller.throttled());
-        let retries = caller.retries();
-        if attempts.1 > 0 {
-            self.report_pace(&plan).await;
-        }
-        let (mut report, output) = match outcome {
-            Outcome::Succeeded(output) => {
-                self.masker.learn_from_output(&output);
-                finish(ItemStatus::Succeeded, attempts, output, None)
-            }
-            Outcome::Skipped { output, reason } => {
-                let note = CallError {
-                    class: ErrorClass::Client,
-                    code: None,
-                    message: reason,
-                    status: None,
-                    request_id: None,
-                    ambiguous: false,
-                };
-                finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note))
-            }
-            // Stopped before it finished: not journaled, so `--resume` runs it again (with
-            // the same derived token, so an attempt the service did apply is not repeated).
-            Outcome::Failed { error, .. }
-                if matches!(error.class, ErrorClass::Stopped | ErrorClass::QuotaExhausted) =>
-            {
-                if error.class == ErrorClass::QuotaExhausted
-                    && !plan.exhausted.swap(true, std::sync::atomic::Ordering::Relaxed)
-                {
-                    self.reporter.report(&Event::QuotaExhausted {
-                        step: plan.id.clone(),
-                        message: self.masker.mask(&error.to_string()),
-                    });
-                }
-                let report = ItemReport {
-                    index,
-                    key: key.clone(),
-                    label: label.clone(),
-                    status: None,
-                    attempts: attempts.0,
-                    throttled: attempts.1,
-                    retries: 0,
-                    output: Value::Null,
-                    error_code: None,
-                    error: Some(self.masker.mask(&error.to_string())),
-                    replayed: false,
-                };
-                (report, Value::Null)
-            }
-            Outcome::Failed { error, output } => {
-                finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))
-            }
-        };
-        report.retries = retries;
-        (report, output)
-    }
-}
-
-/// Checks a rendered input against the action's schema, first turning values into the type
-/// the API wants where the intent is plain: `"{{ index }}"` yields 3 where a string is
-/// wanted, and a CSV cell yields "50" where an integer is. Returns what still does not fit.
-fn coerce_to_schema(kind: ActionKind, input: &mut Value) -> Vec<crate::schema::Violation> {
-    use crate::schema::Problem;
-    for _ in 0..8 {
-        let violations = crate::schema::validate_action(kind, input);
-        let mut changed = false;
-        for violation in &violations {
-            let Problem::WrongType { expected } = &violation.problem else { continue };
-            let Some(slot) = input.pointer_mut(&violation.at.to_json_pointer()) else { continue };
-            let coerced = match (
-                &*slot,
-                expected.iter().any(|t| t == "string"),
-                expected.iter().any(|t| t == "integer"),
-            ) {
-                (Value::Number(n), true, _) => Some(Value::String(n.to_string())),
-                (Value::Bool(b), true, _) => Some(Value::String(b.to_string())),
-                (Value::String(s), _, true) => s.trim().parse::<i64>().ok().map(Value::from),
-                _ => None,
-            };
-            if let Some(value) = coerced {
-                *slot = value;
-                changed = true;
-            }
-        }
-        if !changed {
-            return violations;
-        }
-    }
-    crate::schema::validate_action(kind, input)
 }
 
 fn add_counts(total: &mut Counts, step: &Counts) {
@@ -996,33 +577,6 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
-    }
-}
-
-/// A schema violation of a rendered input, in one line.
-fn describe_violation(violation: &crate::schema::Violation) -> String {
-    use crate::schema::Problem;
-    let found = violation.found.as_ref().map(|f| match f {
-        Value::String(s) => format!("`{s}`"),
-        other => other.to_string(),
-    });
-    let what = match &violation.problem {
-        Problem::TooShort { min } => format!("shorter than {min} characters"),
-        Problem::TooLong { max } => format!("longer than {max} characters"),
-        Problem::Pattern { pattern } => format!("does not match `{pattern}`"),
-        Problem::NotOneOf { options } => format!("is not one of {}", options.join(", ")),
-        Problem::WrongType { expected } => format!("is not {}", expected.join(" or ")),
-        Problem::TooSmall { min } => format!("is less than {min}"),
-        Problem::TooLarge { max } => format!("is more than {max}"),
-        Problem::MissingKey { key } => format!("is missing `{key}`"),
-        Problem::UnknownKey { key, .. } => format!("has an unknown key `{key}`"),
-        Problem::TooFewItems { min } => format!("has fewer than {min} items"),
-        Problem::TooManyItems { max } => format!("has more than {max} items"),
-        other => format!("{other:?}"),
-    };
-    match found {
-        Some(found) if violation.at.last() != Some("client-token") => format!("{found} {what}"),
-        _ => what,
     }
 }
 

@@ -1,0 +1,149 @@
+//! A `for-each` step's items: started in order, at most `concurrency` at once, until the
+//! failure budget is spent, a quota is used up or the run is stopped; on `--resume`, items the
+//! journal has as done are taken from it instead of run again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::context;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{Engine, ItemReport, StepPlan, item_label};
+use crate::events::{Event, ItemStatus};
+use crate::journal::JournaledItem;
+
+/// Why `--resume` cannot go on with a step: its items are not the ones the journal has.
+pub(super) fn resume_mismatch(
+    step: &str,
+    keys: &[String],
+    journaled: &BTreeMap<String, JournaledItem>,
+) -> Option<String> {
+    let now: std::collections::BTreeSet<&String> = keys.iter().collect();
+    let added = now.iter().filter(|k| !journaled.contains_key(**k)).count();
+    let missing = journaled.keys().filter(|k| !now.contains(k)).count();
+    // Items the first run never reached are not in the journal; only keys the journal has
+    // that are gone now prove the items changed.
+    (missing > 0).then(|| {
+        format!(
+            "cannot resume: the items of step `{step}` changed since the run started ({missing} journaled items are \
+             gone, {added} are new); the playbook or its vars were edited. Start a new run instead"
+        )
+    })
+}
+
+impl Engine {
+    /// Runs a `for-each`'s items, at most `concurrency` at once, until the failure budget is
+    /// spent or the run is cancelled. Results come back in item order.
+    pub(super) async fn run_items(
+        self: &Arc<Self>,
+        plan: &Arc<StepPlan>,
+        items: Vec<Value>,
+        keys: Vec<String>,
+        concurrency: usize,
+        budget: Option<u64>,
+        context: &minijinja::Value,
+    ) -> Vec<(ItemReport, Value, Value)> {
+        let total = items.len();
+        let semaphore = Arc::new(Semaphore::new(concurrency));
+        let mut tasks = JoinSet::new();
+        let mut results: Vec<Option<(ItemReport, Value, Value)>> = (0..total).map(|_| None).collect();
+        let mut failures = 0u64;
+        let record = |results: &mut Vec<Option<(ItemReport, Value, Value)>>,
+                      failures: &mut u64,
+                      done: (usize, ItemReport, Value, Value)| {
+            if done.1.status == Some(ItemStatus::Failed) {
+                *failures += 1;
+            }
+            results[done.0] = Some((done.1, done.2, done.3));
+        };
+        for (index, (item, key)) in items.iter().zip(&keys).enumerate() {
+            if let Some(replayed) = self.replayed(&plan.id, key, Some(index), item) {
+                results[index] = Some(replayed);
+                continue;
+            }
+            let permit = tokio::select! {
+                permit = semaphore.clone().acquire_owned() => permit.ok(),
+                () = self.cancel.cancelled() => None,
+            };
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(done) = done {
+                    record(&mut results, &mut failures, done);
+                }
+            }
+            let Some(permit) = permit else { break };
+            if self.cancel.is_cancelled()
+                || budget.is_some_and(|allowed| failures > allowed)
+                || plan.exhausted.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                break;
+            }
+            self.reporter.report(&Event::ItemStarted { step: plan.id.clone(), item: index });
+            let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
+            let (engine, plan, item, key) = (self.clone(), plan.clone(), item.clone(), key.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                let (mut report, output) =
+                    engine.run_item(plan, Some((index, key)), item.clone(), item_context).await;
+                report.index = Some(index);
+                (index, report, output, item)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(done) = done {
+                record(&mut results, &mut failures, done);
+            }
+        }
+        results
+            .into_iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(index, (result, key))| {
+                result.unwrap_or_else(|| {
+                    let item = items[index].clone();
+                    let report = ItemReport {
+                        index: Some(index),
+                        key,
+                        label: item_label(&item),
+                        status: None,
+                        attempts: 0,
+                        throttled: 0,
+                        retries: 0,
+                        output: Value::Null,
+                        error_code: None,
+                        error: Some("not started".into()),
+                        replayed: false,
+                    };
+                    (report, Value::Null, item)
+                })
+            })
+            .collect()
+    }
+
+    /// On `--resume`, an item the journal has as done: its report and output, not sent again.
+    pub(super) fn replayed(
+        &self,
+        step: &str,
+        key: &str,
+        index: Option<usize>,
+        item: &Value,
+    ) -> Option<(ItemReport, Value, Value)> {
+        let journaled = self.replay.get(step)?.get(key)?;
+        let status = journaled.done_status()?;
+        let report = ItemReport {
+            index,
+            key: key.to_string(),
+            label: journaled.label.clone(),
+            status: Some(status),
+            attempts: journaled.attempts,
+            throttled: journaled.throttled,
+            retries: 0,
+            output: journaled.output.clone(),
+            error_code: journaled.error_code.clone(),
+            error: journaled.error.clone(),
+            replayed: true,
+        };
+        Some((report, journaled.output.clone(), item.clone()))
+    }
+}

@@ -1,0 +1,230 @@
+//! Reading the journal back: the run history (`handoff runs`), one run in detail
+//! (`handoff show`), and what `--resume` replays.
+
+use std::collections::BTreeMap;
+
+use rusqlite::OptionalExtension;
+use serde_json::Value;
+
+use super::{AttemptRecord, Journal, JournalError};
+use crate::events::ItemStatus;
+
+/// A row of `handoff runs`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub playbook: String,
+    pub path: String,
+    pub content_hash: String,
+    pub arguments: Vec<String>,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub resumes: u32,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+/// One journaled item, as `handoff show` prints it and `--resume` replays it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournaledItem {
+    pub step_id: String,
+    pub key: String,
+    pub position: Option<usize>,
+    pub label: String,
+    pub status: String,
+    pub attempts: u32,
+    pub throttled: u32,
+    pub input: Value,
+    pub output: Value,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: String,
+}
+
+impl JournaledItem {
+    /// Done items are not sent again on resume.
+    pub fn done_status(&self) -> Option<ItemStatus> {
+        match self.status.as_str() {
+            "succeeded" => Some(ItemStatus::Succeeded),
+            "skipped" => Some(ItemStatus::Skipped),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournaledStep {
+    pub step_id: String,
+    pub position: usize,
+    pub action: String,
+    pub status: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub not_done: i64,
+    pub retries: i64,
+    pub throttled: i64,
+    pub elapsed_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournaledAttempt {
+    pub step_id: String,
+    pub item_key: String,
+    /// 0 for the first run, n for its n-th resumption.
+    pub session: u32,
+    #[serde(flatten)]
+    pub record: AttemptRecord,
+}
+
+/// Everything the journal holds about one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunDetail {
+    pub run: RunSummary,
+    pub steps: Vec<JournaledStep>,
+    pub items: Vec<JournaledItem>,
+    pub attempts: Vec<JournaledAttempt>,
+}
+
+impl Journal {
+    /// The newest runs first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, JournalError> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare(&format!("{RUN_COLUMNS} ORDER BY r.started_at DESC, r.id DESC LIMIT ?1"))?;
+            statement.query_map([limit as i64], run_summary)?.collect()
+        })
+    }
+
+    pub fn run(&self, run_id: &str) -> Result<RunDetail, JournalError> {
+        let run = self.with(|c| {
+            c.query_row(&format!("{RUN_COLUMNS} WHERE r.id = ?1"), [run_id], run_summary).optional()
+        })?;
+        let Some(run) = run else {
+            return Err(JournalError::NoSuchRun { path: self.path.clone(), run_id: run_id.into() });
+        };
+        let steps = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, position, action, status, succeeded, failed, skipped, not_done, retries, throttled,
+                        elapsed_ms
+                 FROM steps WHERE run_id = ?1 ORDER BY position",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    Ok(JournaledStep {
+                        step_id: row.get(0)?,
+                        position: row.get::<_, i64>(1)? as usize,
+                        action: row.get(2)?,
+                        status: row.get(3)?,
+                        succeeded: row.get(4)?,
+                        failed: row.get(5)?,
+                        skipped: row.get(6)?,
+                        not_done: row.get(7)?,
+                        retries: row.get(8)?,
+                        throttled: row.get(9)?,
+                        elapsed_ms: row.get(10)?,
+                    })
+                })?
+                .collect()
+        })?;
+        let items = self.items(run_id)?.into_values().flat_map(BTreeMap::into_values).collect();
+        let attempts = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, item_key, session, attempt, at, outcome, error_code, http_status, request_id, message,
+                        delay_ms
+                 FROM attempts WHERE run_id = ?1 ORDER BY rowid",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    Ok(JournaledAttempt {
+                        step_id: row.get(0)?,
+                        item_key: row.get(1)?,
+                        session: row.get(2)?,
+                        record: AttemptRecord {
+                            attempt: row.get(3)?,
+                            at: row.get(4)?,
+                            outcome: row.get(5)?,
+                            error_code: row.get(6)?,
+                            http_status: row.get(7)?,
+                            request_id: row.get(8)?,
+                            message: row.get(9)?,
+                            delay_ms: row.get::<_, Option<i64>>(10)?.map(|d| d as u64),
+                        },
+                    })
+                })?
+                .collect()
+        })?;
+        Ok(RunDetail { run, steps, items, attempts })
+    }
+
+    /// A run's items by step id, then key.
+    pub fn items(
+        &self,
+        run_id: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, JournaledItem>>, JournalError> {
+        let rows: Vec<JournaledItem> = self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, key, position, label, status, attempts, throttled, input, output, error_code, error,
+                        finished_at
+                 FROM items WHERE run_id = ?1 ORDER BY step_id, position, key",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
+                    Ok(JournaledItem {
+                        step_id: row.get(0)?,
+                        key: row.get(1)?,
+                        position: row.get::<_, Option<i64>>(2)?.map(|p| p as usize),
+                        label: row.get(3)?,
+                        status: row.get(4)?,
+                        attempts: row.get(5)?,
+                        throttled: row.get(6)?,
+                        input: json(row.get(7)?),
+                        output: json(row.get(8)?),
+                        error_code: row.get(9)?,
+                        error: row.get(10)?,
+                        finished_at: row.get(11)?,
+                    })
+                })?
+                .collect()
+        })?;
+        let mut by_step: BTreeMap<String, BTreeMap<String, JournaledItem>> = BTreeMap::new();
+        for item in rows {
+            by_step.entry(item.step_id.clone()).or_default().insert(item.key.clone(), item);
+        }
+        Ok(by_step)
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "SELECT r.id, r.playbook, r.path, r.content_hash, r.arguments, r.host, r.pid, r.started_at,
+        r.ended_at, r.status, r.exit_code, r.resumes,
+        (SELECT count(*) FROM items i WHERE i.run_id = r.id AND i.status = 'succeeded'),
+        (SELECT count(*) FROM items i WHERE i.run_id = r.id AND i.status = 'failed'),
+        (SELECT count(*) FROM items i WHERE i.run_id = r.id AND i.status = 'skipped')
+    FROM runs r";
+
+fn run_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+    Ok(RunSummary {
+        id: row.get(0)?,
+        playbook: row.get(1)?,
+        path: row.get(2)?,
+        content_hash: row.get(3)?,
+        arguments: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
+        host: row.get(5)?,
+        pid: row.get(6)?,
+        started_at: row.get(7)?,
+        ended_at: row.get(8)?,
+        status: row.get(9)?,
+        exit_code: row.get(10)?,
+        resumes: row.get(11)?,
+        succeeded: row.get(12)?,
+        failed: row.get(13)?,
+        skipped: row.get(14)?,
+    })
+}

@@ -1,0 +1,91 @@
+//! The journal as one run writes to it: item outcomes through a group-committing writer
+//! thread, step outcomes directly.
+
+use std::sync::Mutex;
+
+use super::{AttemptRecord, ItemRecord, Journal, JournalError, StepRecord};
+
+/// The journal as one run writes to it. Item outcomes go through one writer thread that
+/// commits whatever has queued up in a single transaction (group commit): each item still
+/// waits for the commit that holds it before it counts as done, but 64 items in flight cost
+/// one fsync, not 64. A write that fails is kept, and the engine stops starting items: an
+/// outcome that cannot be recorded must not count as done.
+#[derive(Debug)]
+pub struct RunRecorder {
+    journal: std::sync::Arc<Journal>,
+    run_id: String,
+    writer: Mutex<std::sync::mpsc::Sender<PendingItem>>,
+    failure: std::sync::Arc<Mutex<Option<String>>>,
+}
+
+/// An item waiting for its commit; `done` hears whether it was written.
+struct PendingItem {
+    item: ItemRecord,
+    attempts: Vec<AttemptRecord>,
+    done: std::sync::mpsc::SyncSender<bool>,
+}
+
+impl RunRecorder {
+    /// `session`: 0 for the first run, n for its n-th resumption.
+    pub fn new(journal: std::sync::Arc<Journal>, run_id: String, session: u32) -> Self {
+        let (sender, queue) = std::sync::mpsc::channel::<PendingItem>();
+        let failure = std::sync::Arc::new(Mutex::new(None));
+        let (writer_journal, writer_run, writer_failure) = (journal.clone(), run_id.clone(), failure.clone());
+        // Ends when the recorder (the only sender) is dropped.
+        std::thread::spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                batch.extend(queue.try_iter());
+                let rows: Vec<(&ItemRecord, &[AttemptRecord])> =
+                    batch.iter().map(|p| (&p.item, p.attempts.as_slice())).collect();
+                let result = writer_journal.record_items(&writer_run, session, &rows);
+                let written = result.is_ok();
+                if let Err(error) = result {
+                    writer_failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
+                }
+                for pending in batch {
+                    let _ = pending.done.send(written);
+                }
+            }
+        });
+        Self { journal, run_id, writer: Mutex::new(sender), failure }
+    }
+
+    /// Records an item durably, waiting for its commit; `false` if that failed.
+    pub fn item(&self, item: &ItemRecord, attempts: &[AttemptRecord]) -> bool {
+        let (done, written) = std::sync::mpsc::sync_channel(1);
+        let pending = PendingItem { item: item.clone(), attempts: attempts.to_vec(), done };
+        if self.writer.lock().unwrap_or_else(|e| e.into_inner()).send(pending).is_err() {
+            return false;
+        }
+        blocking(|| written.recv().unwrap_or(false))
+    }
+
+    pub fn step(&self, step: &StepRecord) -> bool {
+        let result = blocking(|| self.journal.record_step(&self.run_id, step));
+        self.keep(result)
+    }
+
+    /// The first write that failed, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn keep(&self, result: Result<(), JournalError>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                self.failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
+                false
+            }
+        }
+    }
+}
+
+/// Runs a blocking journal write without stalling the async worker it is called from.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
