@@ -70,8 +70,12 @@ def write_ids(path, ids):
     path.write_text("id\n" + "\n".join(ids) + "\n")
 
 
-def accept_playbook(work, name, source, concurrency, rate=None):
-    limits = f"rate-limits:\n  accept-invitation: {rate}\n" if rate else ""
+def accept_playbook(work, name, source, concurrency, rate=None, limit=None, retry=True):
+    """`rate`: the accept limit (N/s, or unlimited); `limit`: a whole rate-limits line;
+    `retry`: the tuned retry settings (else the defaults a new user gets)."""
+    if rate:
+        limit = f"accept-invitation: {rate}"
+    limits = f"rate-limits:\n  {limit}\n" if limit else ""
     if source == "list":
         steps = (
             "  - id: pending\n    list-invitations: { catalog: AWS, status: [PENDING] }\n"
@@ -85,7 +89,7 @@ def accept_playbook(work, name, source, concurrency, rate=None):
         f"version: 1\nname: {name}\n"
         + (f"vars:\n  ids: {{ file: {source} }}\n" if source != "list" else "")
         + limits
-        + "defaults:\n  retry: { max-attempts: 10, initial-delay: 100ms, max-delay: 5s }\n"
+        + ("defaults:\n  retry: { max-attempts: 10, initial-delay: 100ms, max-delay: 5s }\n" if retry else "")
         + "steps:\n"
         + steps
         + f"    concurrency: {concurrency}\n"
@@ -132,13 +136,84 @@ def convergence(binary, work, n, quota):
     return rows
 
 
+# The rate control conditions (the rate control issue): (name, N, emulator arguments, the
+# playbook's rate-limits line or None for none at all, the rate the service grants or None
+# when there is no quota, goal).
+RATE_CONDITIONS = [
+    ("quota 20/s, playbook says 100/s", 200, ["--quota", "writes=20/s"], "accept-invitation: 100/s", 20,
+     "≤ 1.05 × N/Q, ≤ 2% throttled"),
+    ("quota 20/s, client limit off", 200, ["--quota", "writes=20/s"], "accept-invitation: unlimited", 20,
+     "≤ 1.05 × N/Q, ≤ 2% throttled"),
+    ("no quota, 15% throttled at random, limit 100/s", 200, ["--quota", "writes=off", "--faults", "throttle=0.15"],
+     "accept-invitation: 100/s", None, "≤ 1.5 × boto3 standard"),
+    ("no quota, 15% throttled at random, client limit off", 200,
+     ["--quota", "writes=off", "--faults", "throttle=0.15"], "accept-invitation: unlimited", None,
+     "≤ 1.5 × boto3 standard"),
+    ("quota 1/s shared with another client's 0.3/s, no rate-limits", 60, ["--background", "writes=0.3/s"], None, 0.7,
+     "≤ 1.05 × N/(0.7/s), ≤ 5% throttled"),
+    ("real quota 1/s, no rate-limits", 30, [], None, 1, "≤ 1.05 × N/Q, 0 throttled"),
+    ("quota 20/s, playbook says exactly 20/s", 200, ["--quota", "writes=20/s"], "accept-invitation: 20/s", 20,
+     "≤ 1.05 × N/Q, ≤ 2% throttled"),
+]
+
+
+def rate_control(binary, work, smoke=False):
+    """Each condition with handoff, boto3 standard and boto3 adaptive (told nothing, as users
+    run them): the accept phase's seconds, its ratio to the ideal, the share of throttled
+    answers, and how many accepts went through."""
+    results = []
+    conditions = RATE_CONDITIONS[:1] if smoke else RATE_CONDITIONS
+    for name, n, emulator_args, limit, granted, goal in conditions:
+        n = 40 if smoke else n
+        row = {"condition": name, "n": n, "granted": granted, "goal": goal, "tools": {}}
+        for tool in ["handoff", "boto3 standard", "boto3 adaptive"]:
+            with Emulator(binary, "--generate", f"invitations={n}", "--quota", "reads=off", "--task-delay", "50ms",
+                          *emulator_args) as emulator:
+                if tool == "handoff":
+                    playbook = accept_playbook(work, "rate", "list", 8, limit=limit, retry=False)
+                    seconds = handoff_run(binary, work, playbook, emulator.url)[0]
+                else:
+                    _, _, _, _, out = measured(
+                        [sys.executable, str(ROOT / "bench/boto3_accept.py"), emulator.url, tool.split()[1], "8"],
+                        stdout=subprocess.PIPE)
+                    seconds = json.loads(out)["seconds"]
+                summary = emulator.get("summary")
+                sent = summary["requests"].get("StartEngagementByAcceptingInvitationTask", 0)
+                throttled = summary["throttled_by_quota"] + summary["faults"].get("throttle", 0)
+                row["tools"][tool] = {
+                    "seconds": seconds,
+                    "ratio": seconds / (n / granted) if granted else None,
+                    "throttled_share": throttled / max(sent, 1),
+                    "accepted": sum(summary["tasks"].values()),
+                }
+        results.append(row)
+    return results
+
+
+def rate_table(passes):
+    lines = ["| condition (200 accepts at concurrency 8 unless said) | goal | tool | "
+             + " | ".join(f"run {i + 1}: time (× ideal), throttled, accepted" for i in range(len(passes))) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in passes) + " |"]
+    for c, row in enumerate(passes[0]):
+        for tool in ["handoff", "boto3 standard", "boto3 adaptive"]:
+            cells = []
+            for p in passes:
+                t = p[c]["tools"][tool]
+                ratio = f" ({t['ratio']:.3f})" if t["ratio"] is not None else ""
+                cells.append(f"{t['seconds']:.2f} s{ratio}, {t['throttled_share'] * 100:.1f}%, {t['accepted']}/{p[c]['n']}")
+            label = f"{row['condition']}, N={row['n']}" if tool == "handoff" else ""
+            goal = row["goal"] if tool == "handoff" else ""
+            lines.append(f"| {label} | {goal} | {tool} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def overhead(binary, raw, work, n, cli_calls):
     """Quotas off, N accepts at concurrency 64: handoff against the raw SDK and the AWS CLI."""
     result = {}
     with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
         ids = work / "overhead.csv"
         write_ids(ids, emulator.pending_ids())
-        playbook = accept_playbook(work, "overhead", ids.name, 64)
+        playbook = accept_playbook(work, "overhead", ids.name, 64, "unlimited")
         seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url)
         result["handoff"] = {"per_second": n / seconds, "cpu_per_1000": cpu / n * 1000, "wall": wall, "exit": code}
     with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
@@ -171,7 +246,7 @@ def display(binary, work, n, repeats=3):
             with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
                 ids = work / "display.csv"
                 write_ids(ids, emulator.pending_ids())
-                playbook = accept_playbook(work, "display", ids.name, 64)
+                playbook = accept_playbook(work, "display", ids.name, 64, "unlimited")
                 command = [binary, "run", str(playbook), "--endpoint-url", emulator.url, "--progress", mode,
                            "--state", str(work / f"display-{time.monotonic_ns()}.sqlite")]
                 if mode == "bar":
@@ -216,7 +291,7 @@ def scale(binary, work, sizes):
         with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
             ids = work / f"scale-{n}.csv"
             write_ids(ids, emulator.pending_ids())
-            playbook = accept_playbook(work, f"scale{n}", ids.name, 64)
+            playbook = accept_playbook(work, f"scale{n}", ids.name, 64, "unlimited")
             dry_wall, _, dry_rss, _, _ = measured([binary, "run", str(playbook), "--dry-run"], cwd=work)
             seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url)
             rows.append({"n": n, "dry_wall": dry_wall, "dry_rss": dry_rss, "dry_per_item_us": dry_wall / n * 1e6,
@@ -227,7 +302,10 @@ def scale(binary, work, sizes):
 def one_pass(args, binary, raw):
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
+        if args.only == "rate":
+            return {"rate": rate_control(binary, work, args.smoke)}
         result = {"convergence": convergence(binary, work, args.n, args.quota)}
+        result["rate"] = rate_control(binary, work, args.smoke)
         if args.real_quota:
             result["real_quota"] = convergence_handoff_only(binary, work, 60, 1)
         result["overhead"] = overhead(binary, raw, work, args.overhead_n, args.cli_calls)
@@ -318,6 +396,7 @@ def main():
     parser.add_argument("--binary", default=str(ROOT / "target/release/handoff"))
     parser.add_argument("--raw", default=str(ROOT / "target/release/examples/raw_sdk"))
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
+    parser.add_argument("--only", choices=["rate"], help="only the rate control conditions (docs/benchmarks-rate.md)")
     args = parser.parse_args()
     if args.smoke:
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 40, 20, False, 500, 3
@@ -330,16 +409,57 @@ def main():
     for i in range(passes):
         print(f"pass {i + 1} of {passes}...", file=sys.stderr)
         results.append(one_pass(args, args.binary, args.raw))
+    rates = rate_table([r["rate"] for r in results])
+    if args.only == "rate":
+        print(rates)
+        if not args.smoke:
+            Path(RATE_OUT).write_text(RATE_DOC.format(machine=machine(), table=rates,
+                                                      minutes=(time.monotonic() - started) / 60,
+                                                      raw=json.dumps(results, indent=1)))
+            print(f"wrote {RATE_OUT}", file=sys.stderr)
+        return
     text = table(args, results)
     print(text)
+    print(rates)
     if args.smoke:
         assert results[0]["convergence"]["handoff"]["accepted"] == args.n, results[0]
         assert results[0]["scale"][0]["exit"] == 0, results[0]
+        assert results[0]["rate"][0]["tools"]["handoff"]["accepted"] == 40, results[0]["rate"]
         return
+    Path(RATE_OUT).write_text(RATE_DOC.format(machine=machine(), table=rates, minutes=(time.monotonic() - started) / 60,
+                                              raw=json.dumps([r["rate"] for r in results], indent=1)))
     Path(args.out).write_text(DOC.format(machine=machine(), table=text, minutes=(time.monotonic() - started) / 60,
                                          raw=json.dumps(results, indent=1)))
     print(f"wrote {args.out}", file=sys.stderr)
 
+
+RATE_OUT = ROOT / "docs/benchmarks-rate.md"
+
+RATE_DOC = """# Benchmarks: rate control
+
+Written by `bench/run --only rate` (or a whole `bench/run`) on {machine}, in {minutes:.1f}
+minutes: two passes of every condition of the rate control issue, each run three times on a
+fresh emulator: handoff, and boto3 in `standard` and `adaptive` retry mode told nothing (no
+client-side limit, as users run them; 10 attempts). handoff's playbook sets only the
+`rate-limits` line the condition names and no retry settings: the defaults a new user gets.
+200 accepts at concurrency 8 unless the condition says otherwise; the emulator's read quota
+is off so only the accept phase counts. Time is the accept phase; the ideal is N divided by
+the rate the service grants; throttled is the share of accept requests refused by the quota
+or by the random throttling fault; accepted is how many tasks the emulator started.
+
+{table}
+
+How handoff's limiter gets there, and why: [retries.md](retries.md). The same conditions
+run under a fake clock in `src/call/limiter/tests.rs` (every `cargo test`).
+
+<details><summary>Raw results</summary>
+
+```json
+{raw}
+```
+
+</details>
+"""
 
 DOC = """# Benchmarks
 

@@ -83,7 +83,7 @@ pub enum Command {
 
     /// Serve both AWS APIs on 127.0.0.1, for trying playbooks offline and for tests
     #[command(
-        after_help = "Examples:\n  handoff emulator --port 4566 --generate jobs=20,invitations=100\n  handoff emulator --faults throttle=0.2,drop_after=0.02 --seed 7 --quota accept=20/s\n  aws --endpoint-url http://127.0.0.1:4566 partnercentral-selling list-engagement-invitations --catalog AWS --participant-type RECEIVER\n\nThe first line printed is `listening on http://127.0.0.1:PORT`. Credentials: AKIAHANDOFFEMULATOR1 / handoff-emulator-secret, region us-east-1. GET /_handoff/summary, /_handoff/state and /_handoff/ledger report what was applied."
+        after_help = "Examples:\n  handoff emulator --port 4566 --generate jobs=20,invitations=100\n  handoff emulator --faults throttle=0.2,drop_after=0.02 --seed 7 --quota writes=20/s --background writes=5/s\n  aws --endpoint-url http://127.0.0.1:4566 partnercentral-selling list-engagement-invitations --catalog AWS --participant-type RECEIVER\n\nThe first line printed is `listening on http://127.0.0.1:PORT`. Credentials: AKIAHANDOFFEMULATOR1 / handoff-emulator-secret, region us-east-1. GET /_handoff/summary, /_handoff/state and /_handoff/ledger report what was applied."
     )]
     Emulator(Box<EmulatorArgs>),
 
@@ -158,9 +158,13 @@ pub struct EmulatorArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Quotas: `off`, or OP=RATE[,DAILY] with OP accept or reads (accept=1/s,10000 is the default)
+    /// Quotas: `off`, or GROUP=RATE[,DAILY] with GROUP writes or reads (writes=1/s,10000 and reads=10/s are the defaults)
     #[arg(long, value_name = "SPEC")]
     pub quota: Vec<String>,
+
+    /// Another client's steady use of a quota: GROUP=RATE (writes=0.3/s leaves 0.7/s of the default 1/s)
+    #[arg(long, value_name = "SPEC")]
+    pub background: Vec<String>,
 
     /// Append every applied change to FILE as JSON lines
     #[arg(long, value_name = "FILE")]

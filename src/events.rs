@@ -63,6 +63,9 @@ pub enum Event {
         concurrency: usize,
         /// Items already done in the journal, on `--resume`.
         resumed: usize,
+        /// The rate limit the step's calls start at, and where it came from (`None` for an
+        /// action that is not an AWS call).
+        limit: Option<String>,
     },
     /// The pace the rate limiters allow the step's action now, calls per second (`None`:
     /// unlimited). Sent when the step starts and when adaptation changes it.

@@ -20,6 +20,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
         "EngagementInvitationId",
         "ResourceSnapshotJobId",
     ],
+    quota: Some(super::QuotaGroup::PartnerCentralWrites),
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/accept-invitation.schema.json"),
 };

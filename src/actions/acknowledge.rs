@@ -10,6 +10,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     service: Some(super::Service::CodePipeline),
     operation: "AcknowledgeThirdPartyJob",
     output: &["status"],
+    quota: None,
     secret_inputs: &["client-token"],
     schema: include_str!("../../schemas/actions/acknowledge.schema.json"),
 };

@@ -33,6 +33,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     service: None,
     operation: "a program, run directly (or by `sh -c` for `shell:`)",
     output: &["exit_code", "stdout", "stderr", "duration_ms", "stdout_truncated"],
+    quota: None,
     secret_inputs: &["env", "stdin"],
     schema: include_str!("../../schemas/actions/exec.schema.json"),
 };

@@ -10,6 +10,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     service: Some(super::Service::CodePipeline),
     operation: "GetThirdPartyJobDetails",
     output: &["jobDetails"],
+    quota: None,
     secret_inputs: &["client-token"],
     schema: include_str!("../../schemas/actions/get-job-details.schema.json"),
 };

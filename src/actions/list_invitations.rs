@@ -10,6 +10,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     service: Some(super::Service::PartnerCentralSelling),
     operation: "ListEngagementInvitations",
     output: &["EngagementInvitationSummaries"],
+    quota: Some(super::QuotaGroup::PartnerCentralReads),
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/list-invitations.schema.json"),
 };

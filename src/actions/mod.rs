@@ -37,6 +37,9 @@ pub struct ActionSpec {
     pub operation: &'static str,
     /// The top-level fields of its output, which templates read as `steps.<id>.output.<field>`.
     pub output: &'static [&'static str],
+    /// The quota AWS documents for the action, shared with the other actions of its group;
+    /// `None` where AWS documents none.
+    pub quota: Option<QuotaGroup>,
     /// Input keys whose values (and everything beneath them) are secrets: never shown,
     /// journaled or reported, whatever they were rendered from.
     pub secret_inputs: &'static [&'static str],
@@ -104,6 +107,44 @@ actions! {
     ListInvitations => list_invitations,
     AcceptInvitation => accept_invitation,
     WaitForAcceptance => wait_for_acceptance,
+}
+
+/// A group of operations that share one quota per account, as AWS documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuotaGroup {
+    /// Partner Central Selling's write operations (StartEngagementByAcceptingInvitationTask,
+    /// RejectEngagementInvitation, CreateOpportunity, ...): 1 per second and 10,000 per
+    /// rolling 24 hours, per account.
+    PartnerCentralWrites,
+    /// Partner Central Selling's read operations (List*, Get*): 10 per second and 100,000
+    /// per rolling 24 hours, per account.
+    PartnerCentralReads,
+}
+
+impl QuotaGroup {
+    pub const ALL: [QuotaGroup; 2] = [QuotaGroup::PartnerCentralWrites, QuotaGroup::PartnerCentralReads];
+
+    /// The key that names the group in `rate-limits`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuotaGroup::PartnerCentralWrites => "partnercentral-selling-writes",
+            QuotaGroup::PartnerCentralReads => "partnercentral-selling-reads",
+        }
+    }
+
+    /// The documented quota: calls per second, and calls per rolling 24 hours.
+    pub fn documented(self) -> (f64, u64) {
+        match self {
+            QuotaGroup::PartnerCentralWrites => (1.0, 10_000),
+            QuotaGroup::PartnerCentralReads => (10.0, 100_000),
+        }
+    }
+}
+
+impl fmt::Display for QuotaGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The AWS service an action calls; also the key of `rate-limits` and `aws.endpoints`.

@@ -9,6 +9,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     service: Some(super::Service::CodePipeline),
     operation: "PollForThirdPartyJobs",
     output: &["jobs"],
+    quota: None,
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/poll-jobs.schema.json"),
 };

@@ -9,6 +9,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     service: Some(super::Service::CodePipeline),
     operation: "PutThirdPartyJobFailureResult",
     output: &[],
+    quota: None,
     secret_inputs: &["client-token"],
     schema: include_str!("../../schemas/actions/report-failure.schema.json"),
 };

@@ -21,6 +21,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
         "EngagementInvitationId",
         "ResourceSnapshotJobId",
     ],
+    quota: Some(super::QuotaGroup::PartnerCentralReads),
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/wait-for-acceptance.schema.json"),
 };

@@ -149,13 +149,14 @@ impl<'a> Caller<'a> {
                 }
             }
             self.attempts.fetch_add(1, Ordering::Relaxed);
+            let sent = tokio::time::Instant::now();
             let result = match tokio::time::timeout(timeout, attempt()).await {
                 Ok(result) => result,
                 Err(_) => Err(CallError::timeout(timeout)),
             };
             let error = match result {
                 Ok(value) => {
-                    self.limiters[0].succeeded().await;
+                    self.limiters[0].succeeded(sent);
                     return Ok(value);
                 }
                 Err(error) => error,
@@ -165,7 +166,7 @@ impl<'a> Caller<'a> {
             }
             if error.class == ErrorClass::Throttling {
                 self.throttled.fetch_add(1, Ordering::Relaxed);
-                self.limiters[0].throttled().await;
+                self.limiters[0].throttled(sent);
             }
             if tries >= self.policy.max_attempts || !self.policy.should_retry(&error) {
                 return Err(error);

@@ -1,168 +1,468 @@
-//! Client-side rate limits: one token bucket per service, shared by every step that calls it.
+//! Client-side rate limits that find the rate the service grants.
 //!
-//! The bucket starts at the playbook's `rate-limits` (or unlimited). When the service
-//! throttles anyway, the rate drops by 30% (at most once a second, so a burst of throttled
-//! answers to calls already in flight counts once), then climbs back 2% per success up to the
-//! configured limit. A bulk run thus converges on the real quota instead of storming it with
-//! retries. A configured limit is trusted within a factor of two: adaptation never goes below
-//! half of it.
+//! Calls are spaced evenly at the rate in force (a bucket of one token), which is what a
+//! per-second service quota accepts. The rate starts at the limit in force (the playbook's, or
+//! the quota AWS documents for the action's group, less a 3% margin) and adapts when the
+//! service throttles anyway. `docs/retries.md` explains the design; in short:
+//!
+//! - **Measure, do not only multiply.** A quota is a token bucket: once throttled, the bucket
+//!   is empty, and the successes that follow come exactly at the rate the service grants. The
+//!   first throttle of a busy period is judged by the bucket's usual shape (a burst of one
+//!   second's worth, then the refill): `successes / (elapsed + 1 s)`; later ones by the
+//!   successes since the throttle before. The rate goes to that estimate (less 3%), never
+//!   down more than 4x at once.
+//! - **Verify each decrease.** After a decrease, the next responses are watched. If throttles go
+//!   on at the lower rate about as often as before, they did not depend on our rate (another
+//!   client, a service having a bad minute): the decrease is undone, and throttles at that
+//!   share are from then on left to the retry policy. This is what keeps the rate from sliding
+//!   toward zero.
+//! - **Climb back by bisection.** After a verified decrease the rate climbs halfway to the
+//!   lowest rate throttled recently, one clean window at a time, and holds just below it; that
+//!   bound relaxes slowly, so a quota raised (or a neighbour gone quiet) is found again.
+//! - **No limit means slow start.** Without any limit, calls start at 10/s and the rate grows
+//!   10% per success until the service throttles or it passes 1,000/s, so a quota is found
+//!   with a throttle or two instead of a burst of concurrency-many.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio::sync::Mutex;
-
-/// The lowest rate adaptation goes down to: one call every ten seconds.
-const MIN_RATE: f64 = 0.1;
 /// Calls go a little under the limit, so that network jitter does not push two calls into
 /// the same second of the service's bucket. Costs 3% of the throughput.
 const MARGIN: f64 = 0.97;
-/// How much of the rate a throttled answer takes away (the AWS SDKs' adaptive mode uses 0.7).
-const DECREASE: f64 = 0.7;
-/// How much each success gives back.
-const INCREASE: f64 = 1.02;
-/// Throttled answers within this long after a decrease do not decrease again.
-const COOLDOWN: Duration = Duration::from_secs(1);
+/// The most one decrease takes away: a factor of ten.
+const MAX_CUT: f64 = 0.1;
+/// The least one decrease takes away: 5%, for a throttle just after settling on a rate
+/// (network jitter brings two calls closer than their spacing).
+const MIN_CUT: f64 = 0.95;
+/// Responses to watch after a decrease before judging it.
+const VERIFY_RESPONSES: u32 = 8;
+/// The least time a window at one rate must last to count as clean: long enough for the
+/// tokens a bucket saved while calls went slower to run out.
+const WINDOW_TIME: Duration = Duration::from_secs(3);
+/// A burst estimate from fewer successes than this is a guess, probed above.
+const WEAK_EVIDENCE: u64 = 10;
+/// ... or this long, with at least three responses, for slow rates.
+const VERIFY_TIME: Duration = Duration::from_secs(5);
+/// Responses remembered for the share of throttled answers.
+const RECENT: usize = 20;
+/// Where slow start begins, how fast it grows, and where it ends (unlimited again).
+const SLOW_START: f64 = 50.0;
+const SLOW_START_DOUBLING: Duration = Duration::from_millis(50);
+const UNLIMITED_ABOVE: f64 = 1000.0;
+/// The most one clean window raises the rate by.
+const PROBE_STEP: f64 = 1.2;
+/// How long the lowest throttled rate is trusted before it is raised by 5% and probed again.
+const BOUND_TRUST: Duration = Duration::from_secs(120);
+/// An idle gap that starts a new busy period (the service's bucket has refilled).
+const IDLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct RateLimiter {
-    state: Mutex<Bucket>,
+    state: Mutex<State>,
 }
 
 #[derive(Debug)]
-struct Bucket {
-    /// The user's limit, calls per second; `None` is unlimited.
-    limit: Option<f64>,
-    /// The rate in force now; below `limit` after throttling.
+struct State {
+    /// The limit in force (the playbook's or the documented quota), calls per second;
+    /// `None` is unlimited.
+    ceiling: Option<f64>,
+    /// The rate calls are spaced at now; `None` sends without waiting.
     rate: Option<f64>,
     /// The earliest time the next call may go.
     next: Instant,
+    /// Counts decreases: a call that reserved its slot before one takes a new slot.
+    generation: u64,
+    /// The start of the current busy period and its successes: the burst estimate.
+    busy: (Instant, u64),
+    /// When a response last came (for idle gaps).
+    last_response: Option<Instant>,
+    /// Set at a rate-caused throttle while every window since was throttled too: the bucket
+    /// has been empty since then, so the successes since come at the granted rate.
+    saturated: Option<(Instant, u64)>,
+    /// The highest rate that ran a clean window (a lower bound of the grant).
+    good: Option<f64>,
+    /// The decrease being verified.
+    cut: Option<Cut>,
+    /// The lowest rate throttled recently (an upper bound of the grant), and since when.
+    bound: Option<(f64, Instant)>,
+    /// Responses since the rate last changed, and how many were throttled.
+    window: (u32, u32),
+    window_start: Instant,
+    /// The share of throttles that do not depend on our rate, once seen.
+    ambient: Option<f64>,
+    /// The latest responses, `true` for throttled.
+    recent: VecDeque<bool>,
+    /// Whether the rate is slow-starting (no limit known, no throttle yet), and since when at
+    /// which rate: it doubles every [`SLOW_START_DOUBLING`].
+    slow_start: bool,
+    slow_from: (Instant, f64),
+    /// A ceiling that never adapts.
+    fixed: bool,
+    /// The rate before the first decrease of this run of decreases: restored when they turn
+    /// out to have been for throttles that do not depend on the rate.
+    peak: Option<(Option<f64>, bool)>,
+    /// Whether the rate in force is a guess that deserves probing above (a burst estimate
+    /// from few successes, or a bound gone stale).
+    probe: bool,
     throttles: u64,
-    last_decrease: Option<Instant>,
-    /// Calls sent in the current second, to estimate the rate when there is no limit.
-    window: (Instant, u32),
+}
+
+/// A decrease under watch.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    from: Option<f64>,
+    at: Instant,
+    /// The share of throttled answers before it.
+    before: f64,
+    responses: u32,
+    throttled: u32,
 }
 
 impl RateLimiter {
+    /// A limiter at `limit` calls per second (`None`: no limit, so slow start).
     pub fn new(limit: Option<f64>) -> Self {
-        let now = Instant::now();
-        let bucket =
-            Bucket { limit, rate: limit, next: now, throttles: 0, last_decrease: None, window: (now, 0) };
-        Self { state: Mutex::new(bucket) }
+        Self::with_slow_start(limit, limit.is_none())
     }
 
-    /// Waits for this call's turn. Calls are spaced evenly at the current rate (a bucket of
-    /// one token), which is what a per-second service quota accepts.
-    pub async fn acquire(&self) {
-        let wait = {
-            let mut bucket = self.state.lock().await;
-            let now = Instant::now();
-            if now.duration_since(bucket.window.0) >= Duration::from_secs(1) {
-                bucket.window = (now, 0);
-            }
-            bucket.window.1 += 1;
-            let Some(rate) = bucket.rate else {
-                return;
-            };
-            let slot = bucket.next.max(now);
-            bucket.next = slot + Duration::from_secs_f64(1.0 / (rate * MARGIN));
-            slot - now
+    /// A ceiling that never adapts (`None`: no pacing at all): the service-wide limit of
+    /// `rate-limits`, and what an action that calls no service waits for.
+    pub fn fixed(limit: Option<f64>) -> Self {
+        let limiter = Self::with_slow_start(limit, false);
+        limiter.lock().fixed = true;
+        limiter
+    }
+
+    fn with_slow_start(limit: Option<f64>, slow_start: bool) -> Self {
+        let now = Instant::now();
+        let rate = match limit {
+            Some(limit) => Some(limit * MARGIN),
+            None if slow_start => Some(SLOW_START),
+            None => None,
         };
-        if !wait.is_zero() {
+        let state = State {
+            ceiling: limit,
+            rate,
+            next: now,
+            generation: 0,
+            busy: (now, 0),
+            last_response: None,
+            saturated: None,
+            good: None,
+            cut: None,
+            bound: None,
+            window: (0, 0),
+            window_start: now,
+            ambient: None,
+            recent: VecDeque::with_capacity(RECENT),
+            slow_start,
+            slow_from: (now, SLOW_START),
+            fixed: false,
+            peak: None,
+            probe: false,
+            throttles: 0,
+        };
+        Self { state: Mutex::new(state) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for this call's turn. A slot reserved before a decrease is given up for one
+    /// at the new rate: otherwise the calls already waiting would go at the old pace.
+    pub async fn acquire(&self) {
+        loop {
+            let (wait, generation) = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                let Some(rate) = state.rate else { return };
+                let slot = state.next.max(now);
+                state.next = slot + Duration::from_secs_f64(1.0 / rate);
+                (slot - now, state.generation)
+            };
+            if wait.is_zero() {
+                return;
+            }
             tokio::time::sleep(wait).await;
+            if self.lock().generation == generation {
+                return;
+            }
         }
     }
 
-    /// The service throttled: cut the rate by 30%, once per cooldown.
-    pub async fn throttled(&self) {
-        let mut bucket = self.state.lock().await;
-        bucket.throttles += 1;
-        let now = Instant::now();
-        if bucket.last_decrease.is_some_and(|at| now.duration_since(at) < COOLDOWN) {
+    /// The service throttled a call sent at `sent`.
+    pub fn throttled(&self, sent: Instant) {
+        self.lock().respond(Instant::now(), sent, true);
+    }
+
+    /// A call sent at `sent` went through.
+    pub fn succeeded(&self, sent: Instant) {
+        self.lock().respond(Instant::now(), sent, false);
+    }
+
+    /// The rate in force, calls per second (`None`: unlimited), as a limit: calls are spaced
+    /// 3% under it.
+    pub fn rate(&self) -> Option<f64> {
+        self.lock().rate.map(|rate| rate / MARGIN)
+    }
+
+    pub fn throttles(&self) -> u64 {
+        self.lock().throttles
+    }
+}
+
+impl State {
+    fn respond(&mut self, now: Instant, sent: Instant, throttled: bool) {
+        if self.fixed {
             return;
         }
-        bucket.last_decrease = Some(now);
-        let sent =
-            f64::from(bucket.window.1).max(1.0) / now.duration_since(bucket.window.0).as_secs_f64().max(1.0);
-        let current = bucket.rate.unwrap_or(sent);
-        let floor = bucket.limit.map_or(MIN_RATE, |limit| limit / 2.0);
-        let lowered = (current * DECREASE).max(floor);
-        bucket.rate = Some(lowered);
-        // Everyone waits a full interval at the new rate before trying again.
-        bucket.next = bucket.next.max(now + Duration::from_secs_f64(1.0 / lowered));
+        if self.last_response.is_some_and(|at| now.duration_since(at) >= IDLE) {
+            self.busy = (now, 0);
+        }
+        self.last_response = Some(now);
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(throttled);
+        if throttled {
+            self.throttles += 1;
+        } else {
+            self.busy.1 += 1;
+            if let Some((_, successes)) = &mut self.saturated {
+                *successes += 1;
+            }
+        }
+        // A call sent before the last decrease says nothing about the new rate.
+        if self.cut.is_some_and(|cut| sent < cut.at) {
+            return;
+        }
+        self.window.0 += 1;
+        self.window.1 += u32::from(throttled);
+        if let Some(cut) = &mut self.cut {
+            cut.responses += 1;
+            cut.throttled += u32::from(throttled);
+        }
+        if throttled {
+            self.on_throttle(now);
+        } else {
+            self.on_success(now);
+        }
+        self.judge_cut(now);
     }
 
-    /// A call succeeded: climb back towards the limit.
-    pub async fn succeeded(&self) {
-        let mut bucket = self.state.lock().await;
-        if let Some(rate) = bucket.rate {
-            let raised = rate * INCREASE + 0.01;
-            bucket.rate = match bucket.limit {
-                Some(limit) => Some(raised.min(limit)),
-                // Unlimited before throttling: unlimited again once far above any quota.
-                None if raised > 1000.0 => None,
-                None => Some(raised),
-            };
+    fn share(&self) -> f64 {
+        self.recent.iter().filter(|t| **t).count() as f64 / self.recent.len().max(1) as f64
+    }
+
+    fn on_throttle(&mut self, now: Instant) {
+        // Random throttles come in streaks now and then: within twice their usual share
+        // (plus a margin), they are still not the rate's doing.
+        if let Some(ambient) = self.ambient
+            && self.share() <= 2.0 * ambient + 0.15
+        {
+            // As often as throttles come whatever our rate: the retry policy deals with it.
+            return;
+        }
+        // One throttle at a rate that ran a clean window is as likely chance as a fallen
+        // grant: a second one in the same window decides.
+        if let (Some(good), Some(rate)) = (self.good, self.rate)
+            && good >= rate * 0.999
+            && self.window.1 < 2
+        {
+            return;
+        }
+        if self.cut.is_some() && !self.recent.iter().rev().take(3).all(|t| *t) {
+            // Judge the last decrease first, unless the service clearly still refuses.
+            return;
+        }
+        self.decrease(now);
+    }
+
+    fn decrease(&mut self, now: Instant) {
+        if self.peak.is_none() {
+            self.peak = Some((self.rate, self.slow_start));
+        }
+        self.slow_start = false;
+        let from = self.rate.unwrap_or_else(|| self.sending_rate(now));
+        let (rate, probe) = match (self.saturated, self.good) {
+            // Throttled all along since the last throttle: the bucket refilled at the granted
+            // rate, and every success since took one of its tokens.
+            (Some((at, successes)), _) if successes >= 3 => {
+                (successes as f64 / now.duration_since(at).as_secs_f64() * MARGIN, false)
+            }
+            // A probe above a rate that ran clean: back to it.
+            (_, Some(good)) if good < from => (good, false),
+            // A fresh bucket: a burst of one second's worth, then the refill. From a handful
+            // of successes that says little: then the AWS SDKs' 30% cut is the better guess.
+            _ => {
+                let elapsed = now.duration_since(self.busy.0).as_secs_f64();
+                let burst = self.busy.1 as f64 / (elapsed + 1.0) * MARGIN;
+                let weak = self.busy.1 < WEAK_EVIDENCE;
+                (if weak { burst.max(from * 0.7) } else { burst }, weak)
+            }
+        };
+        self.probe = probe;
+        // A guess never cuts more than tenfold at once; a measurement may.
+        let lowest = if probe { from * MAX_CUT } else { 0.1 };
+        let rate = rate.clamp(lowest, from * MIN_CUT);
+        self.cut = Some(Cut { from: self.rate, at: now, before: self.share(), responses: 0, throttled: 0 });
+        self.bound = Some((self.bound.map_or(from, |(b, _)| b.min(from)), now));
+        if self.good.is_some_and(|good| good >= from) {
+            // Throttled at a rate that ran clean before: the grant has fallen.
+            self.good = None;
+        }
+        self.saturated = Some((now, 0));
+        self.set_rate(Some(rate), now);
+        // Everyone waits a full interval at the new rate before trying again.
+        self.next = now + Duration::from_secs_f64(1.0 / rate);
+    }
+
+    /// How fast calls went lately, for a limiter that had no rate.
+    fn sending_rate(&self, now: Instant) -> f64 {
+        let elapsed = now.duration_since(self.busy.0).as_secs_f64().max(0.1);
+        (self.busy.1 as f64 / elapsed).max(1.0)
+    }
+
+    /// After enough responses, keeps or undoes the last decrease.
+    fn judge_cut(&mut self, now: Instant) {
+        let Some(cut) = self.cut else { return };
+        let enough = cut.responses >= VERIFY_RESPONSES
+            || (cut.responses >= 3 && now.duration_since(cut.at) >= VERIFY_TIME);
+        if !enough {
+            return;
+        }
+        self.cut = None;
+        let after = f64::from(cut.throttled) / f64::from(cut.responses);
+        // Still far above what came through since the decrease (1.6x: measured from the
+        // decrease, the first interval has no success, and random throttles of 15% or so must
+        // not pass for this): the bucket is still empty, so measure and decrease again.
+        let ambient_like = self.ambient.is_some_and(|ambient| after <= 2.0 * ambient + 0.15);
+        if let (Some(rate), Some((at, successes))) = (self.rate, self.saturated)
+            && after > 0.0
+            && !ambient_like
+            && successes >= VERIFY_RESPONSES.into()
+            && rate > 1.6 * successes as f64 / now.duration_since(at).as_secs_f64().max(0.001)
+        {
+            self.decrease(now);
+            return;
+        }
+        if after > 0.0 && (ambient_like || after >= cut.before * 0.5 || after >= 0.25) {
+            // Slower, and throttled about as often: not our rate's doing. Back to where the
+            // decreases started, and throttles this common are the retry policy's business.
+            self.ambient = Some(self.ambient.unwrap_or(0.0).max((after + cut.before) / 2.0));
+            self.bound = None;
+            self.good = None;
+            self.saturated = None;
+            let (peak, slow_start) = self.peak.take().unwrap_or((cut.from, false));
+            self.slow_start = slow_start;
+            self.slow_from = (now, peak.unwrap_or(SLOW_START));
+            self.set_rate(peak, now);
+        } else if after == 0.0 {
+            // Clean right after the bucket was emptied: the grant is at least this.
+            self.good = self.rate.map(|rate| self.good.map_or(rate, |good| good.max(rate)));
         }
     }
 
-    /// The rate in force, calls per second (`None`: unlimited).
-    pub async fn rate(&self) -> Option<f64> {
-        self.state.lock().await.rate
+    fn on_success(&mut self, now: Instant) {
+        if self.cut.is_some() {
+            return;
+        }
+        let Some(rate) = self.rate else { return };
+        if self.slow_start {
+            let (since, base) = self.slow_from;
+            let doublings = now.duration_since(since).as_secs_f64() / SLOW_START_DOUBLING.as_secs_f64();
+            // Never far ahead of what is really sent: slots reserved earlier go slower.
+            let sending = self.sending_rate(now);
+            let raised = (base * 2f64.powf(doublings)).min(4.0 * sending).max(rate);
+            let raised = if sending > UNLIMITED_ABOVE { None } else { Some(raised) };
+            self.rate = match (raised, self.ceiling) {
+                (Some(r), Some(c)) => Some(r.min(c * MARGIN)),
+                (r, _) => r,
+            };
+            return;
+        }
+        let top = self.ceiling.map(|c| c * MARGIN);
+        if top.is_some_and(|top| rate >= top) {
+            return;
+        }
+        // A clean window at this rate: it is a lower bound of the grant. Climb toward the
+        // lowest rate throttled lately, a step at a time (each probe above the grant costs a
+        // throttled call), and hold just below it; the bound is trusted for a while, then
+        // probed again.
+        let tolerated = self.ambient.map_or(0.0, |a| a + 0.1) * f64::from(self.window.0);
+        if f64::from(self.window.1) > tolerated || !self.window_done(now) {
+            return;
+        }
+        self.saturated = None;
+        self.peak = None;
+        self.good = Some(self.good.map_or(rate, |good| good.max(rate)));
+        let target = match self.bound {
+            Some((bound, since)) if now.duration_since(since) < BOUND_TRUST => {
+                if !self.probe {
+                    // The rate was measured: hold it.
+                    self.window = (0, 0);
+                    self.window_start = now;
+                    return;
+                }
+                bound * MARGIN
+            }
+            Some((bound, _)) => {
+                self.bound = Some((bound * 1.05, now));
+                self.probe = true;
+                bound * 1.05 * MARGIN
+            }
+            None => rate * 2.0,
+        };
+        let raised = if target > rate * 1.02 { (rate * PROBE_STEP).min((rate + target) / 2.0) } else { rate };
+        let raised = top.map_or(raised, |top| raised.min(top));
+        if raised > rate * 1.005 {
+            self.set_rate(Some(raised), now);
+        } else {
+            self.window = (0, 0);
+            self.window_start = now;
+        }
     }
 
-    pub async fn throttles(&self) -> u64 {
-        self.state.lock().await.throttles
+    /// Whether the responses since the rate last changed make a window to judge it by.
+    fn window_done(&self, now: Instant) -> bool {
+        let lasted = now.duration_since(self.window_start);
+        (self.window.0 >= VERIFY_RESPONSES && lasted >= WINDOW_TIME)
+            || (self.window.0 >= 3 && lasted >= VERIFY_TIME)
+    }
+
+    fn set_rate(&mut self, rate: Option<f64>, now: Instant) {
+        #[cfg(test)]
+        if std::env::var_os("LIMITER_TRACE").is_some() {
+            eprintln!(
+                "  rate {:?} -> {:?} (cut {:?}, bound {:?}, ambient {:?}, share {:.2})",
+                self.rate,
+                rate,
+                self.cut.map(|c| (c.from, c.before)),
+                self.bound.map(|b| b.0),
+                self.ambient,
+                self.share()
+            );
+        }
+        if self.rate != rate {
+            // Slots reserved at the old rate are taken again at the new one.
+            self.generation += 1;
+            if let (Some(old), Some(new)) = (self.rate, rate) {
+                // The next call goes one interval of the new rate after the last one went.
+                let last = self.next - Duration::from_secs_f64(1.0 / old);
+                self.next = last.max(now) + Duration::from_secs_f64(1.0 / new);
+                if self.next > now + Duration::from_secs_f64(1.0 / new) {
+                    self.next = now + Duration::from_secs_f64(1.0 / new);
+                }
+            }
+        }
+        self.rate = rate;
+        self.window = (0, 0);
+        self.window_start = now;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::RateLimiter;
-    use std::time::Duration;
-
-    #[tokio::test(start_paused = true)]
-    async fn calls_are_spaced_at_the_limit() {
-        let limiter = RateLimiter::new(Some(4.0));
-        let start = tokio::time::Instant::now();
-        for _ in 0..9 {
-            limiter.acquire().await;
-        }
-        // Nine calls at 4/s (less the 3% margin): the first at once, the ninth about 2.06 s later.
-        let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(2050) && elapsed <= Duration::from_millis(2100),
-            "{elapsed:?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn throttling_cuts_the_rate_once_per_cooldown_and_success_restores_it() {
-        let limiter = RateLimiter::new(Some(10.0));
-        limiter.throttled().await;
-        assert_eq!(limiter.rate().await, Some(7.0));
-        // A second throttled answer within the cooldown changes nothing.
-        limiter.throttled().await;
-        assert_eq!(limiter.rate().await, Some(7.0));
-        tokio::time::advance(Duration::from_secs(2)).await;
-        limiter.throttled().await;
-        assert_eq!(limiter.rate().await, Some(5.0), "never below half the configured limit");
-        for _ in 0..1000 {
-            limiter.succeeded().await;
-        }
-        assert_eq!(limiter.rate().await, Some(10.0));
-        assert_eq!(limiter.throttles().await, 3);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_unlimited_service_gets_a_rate_when_it_throttles() {
-        let limiter = RateLimiter::new(None);
-        assert_eq!(limiter.rate().await, None);
-        for _ in 0..40 {
-            limiter.acquire().await;
-        }
-        limiter.throttled().await;
-        assert_eq!(limiter.rate().await, Some(28.0), "70% of the 40 calls sent this second");
-    }
-}
+mod tests;

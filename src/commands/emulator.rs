@@ -16,6 +16,12 @@ pub fn run(args: &EmulatorArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     }
+    for spec in &args.background {
+        if let Err(message) = quotas.apply_background(spec) {
+            eprintln!("handoff: error: invalid --background `{spec}`: {message}");
+            return Ok(Exit::Invalid);
+        }
+    }
     let fixtures = match &args.fixtures {
         Some(path) => match Fixtures::load(path) {
             Ok(fixtures) => fixtures,

@@ -227,8 +227,10 @@ pub async fn execute(
         }
     };
     let stop = Stop::install();
+    let limiters = Arc::new(engine::Limiters::new(playbook));
     let Some(every) = settings.every else {
-        let ran = run_once(prepared, &clients, journal.as_ref(), &settings, &stop, first_run).await?;
+        let ran =
+            run_once(prepared, &clients, &limiters, journal.as_ref(), &settings, &stop, first_run).await?;
         return Ok(ran.exit);
     };
     if settings.announce {
@@ -246,7 +248,7 @@ pub async fn execute(
     for count in 1u32.. {
         let started = tokio::time::Instant::now();
         let run_id = next_run.take().unwrap_or_else(run_id);
-        let ran = run_once(prepared, &clients, journal.as_ref(), &settings, &stop, run_id).await?;
+        let ran = run_once(prepared, &clients, &limiters, journal.as_ref(), &settings, &stop, run_id).await?;
         if let Some(signal) = stop.signal() {
             return Ok(signal);
         }
@@ -303,6 +305,7 @@ struct Ran {
 async fn run_once(
     prepared: &Prepared,
     clients: &aws::Clients,
+    limiters: &Arc<engine::Limiters>,
     journal: Option<&(Arc<Journal>, RunLock)>,
     settings: &RunSettings,
     stop: &Stop,
@@ -337,7 +340,7 @@ async fn run_once(
         renderer: Renderer::default(),
         masker,
         reporter: reporter.clone(),
-        limiters: engine::limiters(playbook),
+        limiters: limiters.clone(),
         cancel: stop.cancel.clone(),
         recorder: session.as_ref().map(|s| s.recorder.clone()),
         replay: session.as_mut().map(|s| std::mem::take(&mut s.replay)).unwrap_or_default(),

@@ -17,15 +17,16 @@ use crate::template::Renderer;
 pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String {
     let playbook = input.playbook;
     let renderer = Renderer::default();
+    let limiters = super::Limiters::new(playbook);
     let mut out = String::new();
     let _ = writeln!(out, "dry run of {} (run {}): nothing is sent", playbook.name, input.run_id);
     for (service, endpoint) in endpoints {
-        let rate = match service {
+        let ceiling = match service {
             Service::CodePipeline => playbook.rate_limits.codepipeline,
             Service::PartnerCentralSelling => playbook.rate_limits.partnercentral_selling,
         };
-        let rate = rate.map_or("no client-side limit".to_string(), |r| format!("at most {}/s", r.per_second));
-        let _ = writeln!(out, "  {service}: {endpoint}, {rate}");
+        let ceiling = ceiling.map_or(String::new(), |c| format!(", every call at most {c}"));
+        let _ = writeln!(out, "  {service}: {endpoint}{ceiling}");
     }
     let _ = writeln!(out, "  retries are handoff's alone: the AWS SDK's own retry layer is off");
     // Secrets render as the mask: a dry run needs none of their values.
@@ -44,6 +45,9 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
             .map_or_else(|| kind.operation().to_string(), |s| format!("{s} {}", kind.operation()));
         let _ = writeln!(out, "\nstep {} ({kind} -> {target})", step.id);
         let _ = writeln!(out, "  retry: {}", policy.describe());
+        if kind.service().is_some() {
+            let _ = writeln!(out, "  rate: {}", limiters.source(kind));
+        }
         let items = match &step.for_each {
             None => Some(vec![Value::Null]),
             Some(ForEach::List(items)) => Some(items.clone()),

@@ -79,6 +79,15 @@ impl Engine {
             {
                 break;
             }
+            // The rolling daily quota's count: what does not fit is left for `--resume`.
+            let allowance = &plan.allowance;
+            match allowance.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => break,
+                u64::MAX => {}
+                _ => {
+                    allowance.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             self.reporter.report(&Event::ItemStarted { step: plan.id.clone(), item: index });
             let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
             let (engine, plan, item, key) = (self.clone(), plan.clone(), item.clone(), key.clone());

@@ -72,6 +72,7 @@ impl Engine {
                 }
                 let record = ItemRecord {
                     step_id: plan.id.clone(),
+                    action: plan.kind.name().to_string(),
                     key: key.clone(),
                     position: index,
                     label: label.clone(),

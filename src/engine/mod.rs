@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::{ActionKind, Service};
+use crate::actions::ActionKind;
 use crate::aws::Clients;
 use crate::events::{Counts, Event, ItemStatus, Reporter};
 use crate::journal::{JournaledItem, RunRecorder, StepRecord};
@@ -26,11 +26,13 @@ use crate::template::Renderer;
 
 mod dry_run;
 mod for_each;
+mod limits;
 use for_each::resume_mismatch;
 mod item;
 
-use crate::call::{RateLimiter, RetryPolicy};
+use crate::call::RetryPolicy;
 pub use dry_run::dry_run;
+pub use limits::{LimitSource, Limiters};
 
 /// The item key of a step without `for-each`.
 pub const SINGLE_KEY: &str = "-";
@@ -112,30 +114,13 @@ pub struct Engine {
     pub renderer: Renderer,
     pub masker: Masker,
     pub reporter: Arc<dyn Reporter>,
-    pub limiters: Limiters,
+    /// Shared by a worker's iterations, so what adaptation learned carries over.
+    pub limiters: Arc<Limiters>,
     pub cancel: CancellationToken,
     /// Where item outcomes are made durable; `None` runs without a journal (`demo`, tests).
     pub recorder: Option<Arc<RunRecorder>>,
     /// On `--resume`: what the journal holds, by step id and item key.
     pub replay: BTreeMap<String, BTreeMap<String, JournaledItem>>,
-}
-
-/// The rate limiters of a run: a fixed ceiling per service, and an adaptive bucket per
-/// action (AWS quotas are per operation, so that is where throttling slows things down).
-#[derive(Debug)]
-pub struct Limiters {
-    pub services: BTreeMap<Service, Arc<RateLimiter>>,
-    pub actions: BTreeMap<ActionKind, Arc<RateLimiter>>,
-    /// What an action that calls no service (`exec`) waits for: nothing.
-    unlimited: Arc<RateLimiter>,
-}
-
-impl Limiters {
-    /// The action's adaptive limiter, then its service's ceiling.
-    pub fn of(&self, kind: ActionKind) -> [Arc<RateLimiter>; 2] {
-        let service = kind.service().map_or(&self.unlimited, |s| &self.services[&s]);
-        [self.actions[&kind].clone(), service.clone()]
-    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -162,36 +147,12 @@ struct StepPlan {
     dir: std::path::PathBuf,
     /// Set when the service says a daily quota is used up: no new item of the step starts.
     exhausted: std::sync::atomic::AtomicBool,
+    /// Items the rolling daily quota still allows this step to start (`u64::MAX`: no count).
+    allowance: std::sync::atomic::AtomicU64,
     /// The pace last reported (f64 bits; `u64::MAX` unlimited), to report changes only.
     pace: std::sync::atomic::AtomicU64,
     /// The step's shared task watcher, for `wait-for-acceptance`.
     watcher: Option<Arc<crate::actions::wait_for_acceptance::TaskWatcher>>,
-}
-
-/// The limiters of a run, from the playbook's `rate-limits`.
-pub fn limiters(playbook: &Playbook) -> Limiters {
-    let rate = |r: Option<crate::playbook::Rate>| Arc::new(RateLimiter::new(r.map(|r| r.per_second)));
-    let limits = &playbook.rate_limits;
-    Limiters {
-        services: BTreeMap::from([
-            (Service::CodePipeline, rate(limits.codepipeline)),
-            (Service::PartnerCentralSelling, rate(limits.partnercentral_selling)),
-        ]),
-        actions: ActionKind::ALL
-            .iter()
-            .map(|&kind| {
-                // An action without a limit of its own adapts under its service's limit, so
-                // adaptation stays bounded by what the user said the service allows.
-                let service = match kind.service() {
-                    Some(Service::CodePipeline) => limits.codepipeline,
-                    Some(Service::PartnerCentralSelling) => limits.partnercentral_selling,
-                    None => None,
-                };
-                (kind, rate(limits.actions.get(kind.name()).copied().or(service)))
-            })
-            .collect(),
-        unlimited: rate(None),
-    }
 }
 
 /// The retry policy of a step: the step's, over `defaults.retry`, over the built-in one. An
@@ -336,6 +297,7 @@ impl Engine {
                 run_id: input.run_id.clone(),
                 dir: input.dir.clone(),
                 exhausted: Default::default(),
+                allowance: std::sync::atomic::AtomicU64::new(u64::MAX),
                 pace: std::sync::atomic::AtomicU64::new(0),
                 watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
                     crate::actions::wait_for_acceptance::TaskWatcher::new(
@@ -357,6 +319,7 @@ impl Engine {
                         items: None,
                         concurrency: 1,
                         resumed: usize::from(replayed.is_some()),
+                        limit: self.limit_text(kind),
                     });
                     self.report_pace(&plan).await;
                     let item = match replayed {
@@ -407,6 +370,7 @@ impl Engine {
                                 items: Some(items.len()),
                                 concurrency,
                                 resumed,
+                                limit: self.limit_text(kind),
                             });
                             self.report_pace(&plan).await;
                             let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
@@ -414,6 +378,7 @@ impl Engine {
                                 (None, OnFailure::Abort) => Some(0),
                                 (None, OnFailure::Continue | OnFailure::Ignore) => None,
                             };
+                            self.count_daily_quota(&plan, items.len());
                             let results =
                                 self.run_items(&plan, items, keys, concurrency, budget, &context).await;
                             // Outputs and items move into the template context; the
@@ -545,10 +510,42 @@ impl Engine {
         }
     }
 
+    /// Counts what the action's rolling 24-hour quota has left, from every run in the journal,
+    /// and says so at the step's start when its items will not fit; the step then starts only
+    /// as many as fit, and leaves the rest for `--resume`. Only against the documented quota:
+    /// a playbook that states its own limit for the action or group has a raise, of unknown
+    /// daily size, and the service's own ServiceQuotaExceededException stops it cleanly.
+    fn count_daily_quota(&self, plan: &StepPlan, items: usize) {
+        let LimitSource::Documented(group, _) = self.limiters.source(plan.kind) else { return };
+        let Some(recorder) = &self.recorder else { return };
+        let daily = group.documented().1;
+        let actions: Vec<&str> =
+            ActionKind::ALL.iter().filter(|k| k.spec().quota == Some(*group)).map(|k| k.name()).collect();
+        let since = (chrono::Utc::now() - chrono::Duration::hours(24))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let Ok(used) = recorder.calls_since(&actions, &since) else { return };
+        let left = daily.saturating_sub(used);
+        plan.allowance.store(left, std::sync::atomic::Ordering::Relaxed);
+        if items as u64 > left {
+            self.reporter.report(&Event::QuotaExhausted {
+                step: plan.id.clone(),
+                message: format!(
+                    "the rolling 24-hour quota of {group} has {left} of {daily} calls left ({used} made by runs in \
+                     this journal), fewer than the step's {items} items: {left} start"
+                ),
+            });
+        }
+    }
+
+    /// The step's starting limit and its source, for the step's first line.
+    fn limit_text(&self, kind: ActionKind) -> Option<String> {
+        kind.service().map(|_| self.limiters.source(kind).to_string())
+    }
+
     /// Tells the display the pace the limiters allow the step's action now, when it changed.
     async fn report_pace(&self, plan: &StepPlan) {
         let [action, service] = self.limiters.of(plan.kind);
-        let (action, service) = (action.rate().await, service.rate().await);
+        let (action, service) = (action.rate(), service.rate());
         let pace = match (action, service) {
             (Some(a), Some(s)) => Some(a.min(s)),
             (one, other) => one.or(other),

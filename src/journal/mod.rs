@@ -31,7 +31,8 @@ pub use lock::{LockError, LockHolder, RunLock};
 pub const STATE_ENV: &str = "HANDOFF_STATE";
 
 /// Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id           TEXT PRIMARY KEY,
     playbook     TEXT NOT NULL,
@@ -96,7 +97,12 @@ CREATE TABLE attempts (
     delay_ms    INTEGER
 );
 CREATE INDEX attempts_by_item ON attempts (run_id, step_id, item_key);
-"#];
+"#,
+    r#"
+ALTER TABLE items ADD COLUMN action TEXT;
+CREATE INDEX items_by_action ON items (action, finished_at);
+"#,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -160,6 +166,8 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemRecord {
     pub step_id: String,
+    /// The action's name: what the rolling daily quotas are counted by.
+    pub action: String,
     pub key: String,
     pub position: Option<usize>,
     pub label: String,
@@ -308,8 +316,8 @@ impl Journal {
             for (item, attempts) in items {
             tx.execute(
                 "INSERT OR REPLACE INTO items (run_id, step_id, key, position, label, status, attempts, throttled,
-                        input, output, error_code, error, session, started_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                        input, output, error_code, error, session, started_at, finished_at, action)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     run_id,
                     item.step_id,
@@ -326,6 +334,7 @@ impl Journal {
                     session,
                     item.started_at,
                     item.finished_at,
+                    item.action,
                 ],
             )?;
             {
@@ -393,6 +402,23 @@ impl Journal {
         })
     }
 
+    /// Calls of `actions` that reached the service (attempts less throttled answers) in items
+    /// finished at or after `since` (RFC 3339, as the journal writes times), across every run
+    /// in this journal: what a rolling daily quota has used.
+    pub fn calls_since(&self, actions: &[&str], since: &str) -> Result<u64, JournalError> {
+        self.with(|c| {
+            let mut total = 0u64;
+            let mut query = c.prepare_cached(
+                "SELECT coalesce(sum(attempts - throttled), 0) FROM items WHERE action = ?1 AND finished_at >= ?2",
+            )?;
+            for action in actions {
+                let used: i64 = query.query_row(params![action, since], |row| row.get(0))?;
+                total += used.max(0) as u64;
+            }
+            Ok(total)
+        })
+    }
+
     /// Removes a run and everything recorded of it: an idle `--every` iteration, which found
     /// nothing to do, is not history worth keeping.
     pub fn forget_run(&self, run_id: &str) -> Result<(), JournalError> {
@@ -427,6 +453,7 @@ mod tests {
 
     fn item(key: &str, status: ItemStatus) -> ItemRecord {
         ItemRecord {
+            action: "accept-invitation".into(),
             step_id: "accept".into(),
             key: key.into(),
             position: Some(0),

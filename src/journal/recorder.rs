@@ -66,6 +66,11 @@ impl RunRecorder {
         self.keep(result)
     }
 
+    /// Calls of `actions` recorded in this journal since `since` (see [`Journal::calls_since`]).
+    pub fn calls_since(&self, actions: &[&str], since: &str) -> Result<u64, JournalError> {
+        blocking(|| self.journal.calls_since(actions, since))
+    }
+
     /// The first write that failed, if one did.
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()

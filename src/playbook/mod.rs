@@ -19,7 +19,7 @@ mod units;
 
 pub use load::{LoadError, Loaded, MAX_FILE_SIZE, load_file, load_source};
 pub use pointer::Pointer;
-pub use units::{DurationSpec, FailureBudget, Rate};
+pub use units::{DurationSpec, FailureBudget, Limit, Rate};
 
 /// A string from the playbook. It may hold a template (`{{ ... }}`), rendered at run time.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -134,11 +134,13 @@ pub struct Defaults {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct RateLimits {
-    pub codepipeline: Option<Rate>,
-    pub partnercentral_selling: Option<Rate>,
-    /// Per-action limits, keyed by action name (`accept-invitation`).
+    /// A ceiling on every call to the service, never adapted.
+    pub codepipeline: Option<Limit>,
+    pub partnercentral_selling: Option<Limit>,
+    /// Per quota group (`partnercentral-selling-writes`) and per action (`accept-invitation`):
+    /// each replaces the documented quota for what it names.
     #[serde(flatten)]
-    pub actions: BTreeMap<String, Rate>,
+    pub named: BTreeMap<String, Limit>,
 }
 
 /// Retry settings as written; unset fields fall back to `defaults.retry`, then to built-ins.

@@ -75,6 +75,43 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+/// A client-side limit as `rate-limits` writes it: a rate, or `unlimited` (no client-side
+/// limit at all: handoff still slows down when the service throttles).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Rate(Rate),
+    Unlimited,
+}
+
+impl Limit {
+    /// Calls per second; `None` when unlimited.
+    pub fn per_second(self) -> Option<f64> {
+        match self {
+            Limit::Rate(rate) => Some(rate.per_second),
+            Limit::Unlimited => None,
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Rate(rate) => write!(f, "{}/s", rate.per_second),
+            Limit::Unlimited => f.write_str("unlimited"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "unlimited" {
+            return Ok(Limit::Unlimited);
+        }
+        text.parse().map(Limit::Rate).map_err(de::Error::custom)
+    }
+}
+
 /// How many items of a `for-each` may fail before no new item starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FailureBudget {

@@ -160,7 +160,7 @@ impl Reporter for PlainReporter {
             Event::RunStarted { run_id, playbook, steps } if normal => {
                 Some(format!("run {run_id} of {playbook} started: {steps} steps"))
             }
-            Event::StepStarted { step, action, items, concurrency, resumed } => {
+            Event::StepStarted { step, action, items, concurrency, resumed, limit } => {
                 if let Some(total) = items {
                     let now = Instant::now();
                     self.steps.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -177,15 +177,16 @@ impl Reporter for PlainReporter {
                         },
                     );
                 }
+                let rate = limit.as_ref().map(|l| format!("; rate {l}")).unwrap_or_default();
                 match (items, resumed) {
                     _ if !normal => None,
-                    (Some(n), 0) => {
-                        Some(format!("step {step} ({action}) started: {n} items, concurrency {concurrency}"))
-                    }
-                    (Some(n), resumed) => Some(format!(
-                        "step {step} ({action}) resumed: {n} items, {resumed} done before, concurrency {concurrency}"
+                    (Some(n), 0) => Some(format!(
+                        "step {step} ({action}) started: {n} items, concurrency {concurrency}{rate}"
                     )),
-                    (None, 0) => Some(format!("step {step} ({action}) started")),
+                    (Some(n), resumed) => Some(format!(
+                        "step {step} ({action}) resumed: {n} items, {resumed} done before, concurrency {concurrency}{rate}"
+                    )),
+                    (None, 0) => Some(format!("step {step} ({action}) started{rate}")),
                     (None, _) => Some(format!("step {step} ({action}) done before, not sent again")),
                 }
             }
@@ -264,6 +265,7 @@ mod tests {
         let out = Shared::default();
         let reporter = PlainReporter::new(Level::Normal, Box::new(out.clone()));
         reporter.report(&Event::StepStarted {
+            limit: None,
             step: "accept".into(),
             action: ActionKind::AcceptInvitation,
             items: Some(100),

@@ -390,3 +390,83 @@ fn a_second_signal_exits_at_once_and_the_journal_stays_consistent() {
     assert_eq!(accepted(&emulator), 40);
     assert_eq!(emulator.summary()["duplicates"]["invitations_with_several_tasks"], json!([]));
 }
+
+/// The rolling 24-hour quota of Partner Central's writes (10,000, documented) is counted from
+/// every run in the journal: a run whose items will not fit says so at its start, starts only
+/// what fits, and leaves the rest for `--resume`, instead of running into the service's wall.
+#[test]
+fn a_run_that_does_not_fit_the_rolling_daily_quota_starts_only_what_fits() {
+    use handoff::events::ItemStatus;
+    use handoff::journal::{ItemRecord, Journal, NewRun};
+    let emulator = EmulatorProcess::start(&["--generate", "invitations=8", "--task-delay", "50ms"]);
+    // No rate-limits: the documented quota, 1/s and 10,000 a day, is in force.
+    let playbook = r#"
+version: 1
+name: bulk-default
+steps:
+  - id: pending
+    list-invitations: { catalog: AWS, status: [PENDING] }
+  - id: accept
+    for-each: "{{ steps.pending.output.EngagementInvitationSummaries }}"
+    concurrency: 4
+    accept-invitation: { catalog: AWS, identifier: "{{ item.Id }}" }
+"#;
+    let test = Test::new().file("bulk.yaml", playbook).aws_env(&emulator);
+    std::fs::create_dir_all(test.journal().parent().unwrap()).unwrap();
+    let journal = Journal::open(&test.journal()).expect("journal");
+    let an_hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let earlier = NewRun {
+        id: "20261122T230000Z-0001",
+        playbook: "crm-sync",
+        path: "crm-sync.yaml",
+        content_hash: "0",
+        arguments: &[],
+        started_at: &an_hour_ago,
+    };
+    journal.begin_run(&earlier).unwrap();
+    let items: Vec<ItemRecord> = (0..9_995)
+        .map(|i| ItemRecord {
+            step_id: "accept".into(),
+            action: "accept-invitation".into(),
+            key: format!("k{i}"),
+            position: Some(i),
+            label: String::new(),
+            status: ItemStatus::Succeeded,
+            attempts: 1,
+            throttled: 0,
+            input: Value::Null,
+            output: Value::Null,
+            error_code: None,
+            error: None,
+            started_at: an_hour_ago.clone(),
+            finished_at: an_hour_ago.clone(),
+        })
+        .collect();
+    let rows: Vec<(&ItemRecord, &[handoff::journal::AttemptRecord])> =
+        items.iter().map(|i| (i, &[][..])).collect();
+    journal.record_items(earlier.id, 0, &rows).unwrap();
+    drop(journal);
+
+    let output = test.command().args(run_args(&emulator, &["--progress", "plain"])).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "step accept: the rolling 24-hour quota of partnercentral-selling-writes has 5 of 10000 calls left \
+             (9995 made by runs in this journal), fewer than the step's 8 items: 5 start; no more items start, \
+             the rest are left for --resume"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rate 1/s, shared by partnercentral-selling-writes: the quota AWS documents"),
+        "{stderr}"
+    );
+    assert_eq!(accepted(&emulator), 5);
+    assert_eq!(
+        emulator.summary()["throttled_by_quota"],
+        0,
+        "paced at the documented 1/s from the first call"
+    );
+}

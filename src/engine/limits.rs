@@ -1,0 +1,167 @@
+//! Which rate limits a run's calls wait for, and where each came from.
+//!
+//! Every action waits for two limiters: its adaptive one (`call::RateLimiter`, which finds
+//! the rate the service grants) and its service's fixed ceiling (`rate-limits.<service>`, if
+//! any). The adaptive one starts from, in order: the playbook's limit for the action, its
+//! limit for the action's quota group, the quota AWS documents for the group (shared by all
+//! the group's actions, as the account's quota is), and otherwise nothing (slow start).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::actions::{ActionKind, QuotaGroup, Service};
+use crate::call::RateLimiter;
+use crate::playbook::{Limit, Playbook};
+
+/// The rate limiters of a run.
+#[derive(Debug)]
+pub struct Limiters {
+    services: BTreeMap<Service, Arc<RateLimiter>>,
+    actions: BTreeMap<ActionKind, (Arc<RateLimiter>, LimitSource)>,
+    /// What an action that calls no service (`exec`) waits for: nothing.
+    unlimited: Arc<RateLimiter>,
+}
+
+/// Where the limit an action starts at came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LimitSource {
+    /// `rate-limits.<action>`.
+    Action(ActionKind, Limit),
+    /// `rate-limits.<group>`.
+    Group(QuotaGroup, Limit),
+    /// The quota AWS documents for the group, calls per second.
+    Documented(QuotaGroup, f64),
+    /// AWS documents no rate quota for the action; `rate-limits.<service>` may cap it.
+    Undocumented(Service, Option<Limit>),
+    /// Not an AWS call.
+    Local,
+}
+
+impl fmt::Display for LimitSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitSource::Action(kind, limit) => write!(f, "{limit}, from rate-limits.{kind}"),
+            LimitSource::Group(group, limit) => {
+                write!(f, "{limit}, shared by {group}, from rate-limits.{group}")
+            }
+            LimitSource::Documented(group, rate) => write!(
+                f,
+                "{rate}/s, shared by {group}: the quota AWS documents (rate-limits.{group} changes it)"
+            ),
+            LimitSource::Undocumented(service, Some(limit)) => {
+                write!(f, "{limit}, from rate-limits.{service} (AWS documents no rate quota for it)")
+            }
+            LimitSource::Undocumented(_, None) => {
+                f.write_str("none set: AWS documents no rate quota for it; slows down when throttled")
+            }
+            LimitSource::Local => f.write_str("none: not an AWS call"),
+        }
+    }
+}
+
+impl Limiters {
+    /// The limiters of a run, from the playbook's `rate-limits` and the documented quotas.
+    pub fn new(playbook: &Playbook) -> Self {
+        let limits = &playbook.rate_limits;
+        let ceiling = |service: Service| match service {
+            Service::CodePipeline => limits.codepipeline,
+            Service::PartnerCentralSelling => limits.partnercentral_selling,
+        };
+        let services = Service::ALL
+            .into_iter()
+            .map(|s| (s, Arc::new(RateLimiter::fixed(ceiling(s).and_then(Limit::per_second)))))
+            .collect();
+        // One limiter per group: the group's actions share the account's quota.
+        let groups: BTreeMap<QuotaGroup, (Arc<RateLimiter>, LimitSource)> = QuotaGroup::ALL
+            .into_iter()
+            .map(|group| {
+                let source = match limits.named.get(group.name()) {
+                    Some(limit) => LimitSource::Group(group, *limit),
+                    None => LimitSource::Documented(group, group.documented().0),
+                };
+                let rate = match &source {
+                    LimitSource::Group(_, limit) => limit.per_second(),
+                    _ => Some(group.documented().0),
+                };
+                (group, (Arc::new(RateLimiter::new(rate)), source))
+            })
+            .collect();
+        let actions = ActionKind::ALL
+            .iter()
+            .map(|&kind| {
+                let limiter = match (limits.named.get(kind.name()), kind.spec().quota, kind.service()) {
+                    (Some(limit), _, _) => {
+                        (Arc::new(RateLimiter::new(limit.per_second())), LimitSource::Action(kind, *limit))
+                    }
+                    (None, Some(group), _) => groups[&group].clone(),
+                    (None, None, Some(service)) => {
+                        let cap = ceiling(service);
+                        (
+                            Arc::new(RateLimiter::new(cap.and_then(Limit::per_second))),
+                            LimitSource::Undocumented(service, cap),
+                        )
+                    }
+                    (None, None, None) => (Arc::new(RateLimiter::fixed(None)), LimitSource::Local),
+                };
+                (kind, limiter)
+            })
+            .collect();
+        Self { services, actions, unlimited: Arc::new(RateLimiter::fixed(None)) }
+    }
+
+    /// The action's adaptive limiter, then its service's ceiling.
+    pub fn of(&self, kind: ActionKind) -> [Arc<RateLimiter>; 2] {
+        let service = kind.service().map_or(&self.unlimited, |s| &self.services[&s]);
+        [self.actions[&kind].0.clone(), service.clone()]
+    }
+
+    /// Where the action's starting limit came from, for `--dry-run` and the step's first line.
+    pub fn source(&self, kind: ActionKind) -> &LimitSource {
+        &self.actions[&kind].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LimitSource, Limiters};
+    use crate::actions::{ActionKind, QuotaGroup};
+    use crate::playbook::{Limit, Rate};
+
+    fn playbook(rate_limits: &str) -> crate::playbook::Playbook {
+        let text = format!(
+            "version: 1\nname: p\nrate-limits: {rate_limits}\nsteps:\n  - id: a\n    list-invitations: {{catalog: AWS}}\n"
+        );
+        let source = crate::source::SourceFile::new("p.yaml", text);
+        crate::playbook::load_source(&source).map_err(|e| format!("{e:?}")).expect("valid").playbook
+    }
+
+    #[test]
+    fn documented_quotas_unless_the_playbook_names_the_action_or_its_group() {
+        let limiters = Limiters::new(&playbook("{}"));
+        assert_eq!(
+            limiters.source(ActionKind::AcceptInvitation),
+            &LimitSource::Documented(QuotaGroup::PartnerCentralWrites, 1.0)
+        );
+        assert_eq!(limiters.of(ActionKind::AcceptInvitation)[0].rate(), Some(1.0));
+        assert_eq!(limiters.of(ActionKind::ListInvitations)[0].rate(), Some(10.0));
+        assert_eq!(limiters.source(ActionKind::Exec), &LimitSource::Local);
+
+        let raised =
+            Limiters::new(&playbook("{accept-invitation: 100/s, partnercentral-selling-reads: unlimited}"));
+        let hundred = Limit::Rate(Rate { per_second: 100.0 });
+        assert_eq!(
+            raised.source(ActionKind::AcceptInvitation),
+            &LimitSource::Action(ActionKind::AcceptInvitation, hundred)
+        );
+        assert_eq!(
+            raised.of(ActionKind::AcceptInvitation)[0].rate(),
+            Some(100.0),
+            "100/s alone allows 100/s"
+        );
+        assert_eq!(
+            raised.source(ActionKind::WaitForAcceptance),
+            &LimitSource::Group(QuotaGroup::PartnerCentralReads, Limit::Unlimited)
+        );
+    }
+}
