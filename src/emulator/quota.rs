@@ -195,11 +195,17 @@ mod tests {
     fn quota_arguments_parse() {
         let mut spec = QuotaSpec::default();
         spec.apply("accept=20/s,500").unwrap();
-        assert_eq!(spec.accept, Some(Quota { per_second: 20.0, daily: Some(500) }));
+        assert_eq!(spec.accept, Some(Quota { per_second: 20.0, daily: Some(500), background: 0.0 }));
         spec.apply("reads=off").unwrap();
         assert_eq!(spec.reads, None);
         spec.apply("off").unwrap();
         assert_eq!(spec, QuotaSpec::off());
-        assert!(spec.apply("writes=1/s").is_err());
+        spec.apply("writes=1/s").unwrap();
+        assert_eq!(
+            spec.accept.map(|q| q.per_second),
+            Some(1.0),
+            "writes is the group's name, accept the old one"
+        );
+        assert!(spec.apply("deletes=1/s").is_err());
     }
 }
