@@ -30,9 +30,9 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
     }
     std::fs::write(dir.path().join("client-token.txt"), DEFAULT_CLIENT_TOKEN)
         .context("writing the demo secret")?;
-    // The job worker's work: a script its `exec` step runs for each job.
+    // The job worker's work: the example worker's script, run by its `exec` step for each job.
     let script = dir.path().join("deploy.sh");
-    std::fs::write(&script, include_str!("../../demo/deploy.sh")).context("writing the demo script")?;
+    std::fs::write(&script, include_str!("../../examples/scripts/deploy.sh")).context("writing the demo script")?;
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .context("making the demo script executable")?;
     let runtime =
