@@ -473,6 +473,8 @@ full pass; the two passes ran back to back. Every tool talks to `handoff emulato
 
 Validation speed (`bench/validate`) and the emulator's own throughput (`cargo bench --bench emulator_throughput`) are in [benchmarks-validation-emulator.md](benchmarks-validation-emulator.md).
 
+Rate control under every condition of the rate control issue (a stated limit too high, none, throttles at random, a quota shared with another client), beside boto3 `standard` and `adaptive`: [benchmarks-rate.md](benchmarks-rate.md) (`bench/run --only rate`). The convergence rows below predate it: they tell handoff the exact quota.
+
 {table}
 
 What each row is:

@@ -32,7 +32,8 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
         .context("writing the demo secret")?;
     // The job worker's work: the example worker's script, run by its `exec` step for each job.
     let script = dir.path().join("deploy.sh");
-    std::fs::write(&script, include_str!("../../examples/scripts/deploy.sh")).context("writing the demo script")?;
+    std::fs::write(&script, include_str!("../../examples/scripts/deploy.sh"))
+        .context("writing the demo script")?;
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .context("making the demo script executable")?;
     let runtime =

@@ -46,7 +46,7 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
         let _ = writeln!(out, "\nstep {} ({kind} -> {target})", step.id);
         let _ = writeln!(out, "  retry: {}", policy.describe());
         if kind.service().is_some() {
-            let _ = writeln!(out, "  rate: {}", limiters.source(kind));
+            let _ = writeln!(out, "  limit: {}", limiters.source(kind));
         }
         let items = match &step.for_each {
             None => Some(vec![Value::Null]),

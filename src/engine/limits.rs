@@ -53,7 +53,7 @@ impl fmt::Display for LimitSource {
                 write!(f, "{limit}, from rate-limits.{service} (AWS documents no rate quota for it)")
             }
             LimitSource::Undocumented(_, None) => {
-                f.write_str("none set: AWS documents no rate quota for it; slows down when throttled")
+                f.write_str("none: AWS documents no rate quota for it; slows down when throttled")
             }
             LimitSource::Local => f.write_str("none: not an AWS call"),
         }

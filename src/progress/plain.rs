@@ -177,7 +177,7 @@ impl Reporter for PlainReporter {
                         },
                     );
                 }
-                let rate = limit.as_ref().map(|l| format!("; rate {l}")).unwrap_or_default();
+                let rate = limit.as_ref().map(|l| format!("; limit {l}")).unwrap_or_default();
                 match (items, resumed) {
                     _ if !normal => None,
                     (Some(n), 0) => Some(format!(

@@ -460,7 +460,7 @@ steps:
         "{stderr}"
     );
     assert!(
-        stderr.contains("rate 1/s, shared by partnercentral-selling-writes: the quota AWS documents"),
+        stderr.contains("limit 1/s, shared by partnercentral-selling-writes: the quota AWS documents"),
         "{stderr}"
     );
     assert_eq!(accepted(&emulator), 5);
