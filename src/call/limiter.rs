@@ -79,6 +79,8 @@ struct State {
     busy: (Instant, u64),
     /// When a response last came (for idle gaps).
     last_response: Option<Instant>,
+    /// Whether a call was made yet.
+    calling: bool,
     /// Set at a rate-caused throttle while every window since was throttled too: the bucket
     /// has been empty since then, so the successes since come at the granted rate.
     saturated: Option<(Instant, u64)>,
@@ -149,6 +151,7 @@ impl RateLimiter {
             generation: 0,
             busy: (now, 0),
             last_response: None,
+            calling: false,
             saturated: None,
             good: None,
             cut: None,
@@ -178,6 +181,15 @@ impl RateLimiter {
             let (wait, generation) = {
                 let mut state = self.lock();
                 let now = Instant::now();
+                if state.last_response.is_none() && state.busy.1 == 0 && !state.calling {
+                    // The first call: the busy period (and the burst estimate) starts now, not
+                    // when the run started and built its limiters.
+                    state.calling = true;
+                    state.busy = (now, 0);
+                    if state.slow_start {
+                        state.slow_from = (now, state.slow_from.1);
+                    }
+                }
                 let Some(rate) = state.rate else { return };
                 let slot = state.next.max(now);
                 state.next = slot + Duration::from_secs_f64(1.0 / rate);

@@ -77,6 +77,17 @@ async fn simulate(limiter: RateLimiter, conditions: Conditions, items: usize, co
     simulate_seeded(limiter, conditions, items, concurrency, 7).await
 }
 
+/// A run builds its limiters before its first step; the first call may come much later.
+#[tokio::test(start_paused = true)]
+async fn the_estimate_counts_from_the_first_call_not_from_the_limiters_birth() {
+    let limiter = RateLimiter::new(Some(100.0));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let run = simulate(limiter, quota(20.0), 200, 8).await;
+    report("Q=20/s, limit 100/s, first call 2 s after start", &run, 10.0);
+    assert!(run.seconds <= 10.5, "{run:?}");
+    assert!(run.throttled_share() <= 0.02, "{run:?}");
+}
+
 /// Seeds every condition runs with: the service's random throttles and the retry jitter.
 const SEEDS: [u64; 6] = [4, 1, 2, 3, 7, 5];
 
