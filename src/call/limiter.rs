@@ -84,6 +84,9 @@ struct State {
     /// Set at a rate-caused throttle while every window since was throttled too: the bucket
     /// has been empty since then, so the successes since come at the granted rate.
     saturated: Option<(Instant, u64)>,
+    /// Responses (successes and throttles) since `saturated` was set: whether calls really
+    /// went out at the rate, or the callers were busy elsewhere (retry delays, slow answers).
+    responses_since: u64,
     /// The highest rate that ran a clean window (a lower bound of the grant).
     good: Option<f64>,
     /// The decrease being verified.
@@ -153,6 +156,7 @@ impl RateLimiter {
             last_response: None,
             calling: false,
             saturated: None,
+            responses_since: 0,
             good: None,
             cut: None,
             bound: None,
@@ -239,6 +243,7 @@ impl State {
             self.recent.pop_front();
         }
         self.recent.push_back(throttled);
+        self.responses_since += 1;
         if throttled {
             self.throttles += 1;
         } else {
@@ -299,12 +304,19 @@ impl State {
         }
         self.slow_start = false;
         let from = self.rate.unwrap_or_else(|| self.sending_rate(now));
+        // Calls went out at the rate since the last throttle (not held back by retry delays or
+        // slow answers): only then do the successes since measure what the service grants.
+        let went_out = self.saturated.is_some_and(|(at, _)| {
+            self.responses_since as f64 >= 0.8 * from * now.duration_since(at).as_secs_f64()
+        });
         let (rate, probe) = match (self.saturated, self.good) {
             // Throttled all along since the last throttle: the bucket refilled at the granted
             // rate, and every success since took one of its tokens.
-            (Some((at, successes)), _) if successes >= 3 => {
+            (Some((at, successes)), _) if successes >= 3 && went_out => {
                 (successes as f64 / now.duration_since(at).as_secs_f64() * MARGIN, false)
             }
+            // Not enough went out to measure anything: the smallest step down, then verify.
+            (Some(_), _) if !went_out => (from * MIN_CUT, false),
             // A probe above a rate that ran clean: back to it.
             (_, Some(good)) if good < from => (good, false),
             // A fresh bucket: a burst of one second's worth, then the refill. From a handful
@@ -327,6 +339,7 @@ impl State {
             self.good = None;
         }
         self.saturated = Some((now, 0));
+        self.responses_since = 0;
         self.set_rate(Some(rate), now);
         // Everyone waits a full interval at the new rate before trying again.
         self.next = now + Duration::from_secs_f64(1.0 / rate);
@@ -356,6 +369,7 @@ impl State {
             && after > 0.0
             && !ambient_like
             && successes >= VERIFY_RESPONSES.into()
+            && self.responses_since as f64 >= 0.8 * rate * now.duration_since(at).as_secs_f64()
             && rate > 1.6 * successes as f64 / now.duration_since(at).as_secs_f64().max(0.001)
         {
             self.decrease(now);

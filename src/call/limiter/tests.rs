@@ -242,3 +242,18 @@ async fn calls_are_spaced_at_the_limit() {
     let elapsed = start.elapsed();
     assert!(elapsed >= Duration::from_millis(2050) && elapsed <= Duration::from_millis(2100), "{elapsed:?}");
 }
+
+/// The 1,000-invitation flow's shape: 20% random throttles, a generous limit, 16 callers who
+/// spend much of their time in retry delays. What comes through since a throttle then measures
+/// how busy the callers were, not what the service grants: the rate must not follow it down.
+#[tokio::test(start_paused = true)]
+async fn callers_busy_elsewhere_do_not_drag_the_rate_down() {
+    let ambient = Conditions { ambient: 0.2, ..Conditions::default() };
+    for seed in SEEDS {
+        let fixed =
+            simulate_seeded(RateLimiter::fixed(Some(200.0 * super::MARGIN)), ambient, 1000, 16, seed).await;
+        let run = simulate_seeded(RateLimiter::new(Some(200.0)), ambient, 1000, 16, seed).await;
+        report(&format!("20% random, limit 200/s, 16 callers, seed {seed}"), &run, fixed.seconds);
+        assert!(run.seconds <= 1.5 * fixed.seconds, "seed {seed}: {run:?} vs {fixed:?}");
+    }
+}
