@@ -33,13 +33,10 @@ pub struct AwsOptions {
 impl AwsOptions {
     /// The playbook's `aws:` block under the command line's flags.
     pub fn merge(settings: &AwsSettings, command_line: AwsOptions) -> Self {
-        let mut endpoints = BTreeMap::new();
-        if let Some(url) = &settings.endpoints.codepipeline {
-            endpoints.insert(Service::CodePipeline, url.clone());
-        }
-        if let Some(url) = &settings.endpoints.partnercentral_selling {
-            endpoints.insert(Service::PartnerCentralSelling, url.clone());
-        }
+        let mut endpoints: BTreeMap<Service, String> = Service::ALL
+            .into_iter()
+            .filter_map(|service| Some((service, settings.endpoints.get(service)?.clone())))
+            .collect();
         endpoints.extend(command_line.endpoints);
         Self {
             region: command_line.region.or_else(|| settings.region.clone()),
@@ -74,6 +71,9 @@ pub enum AwsConfigError {
 pub struct Clients {
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub partner: aws_sdk_partnercentralselling::Client,
+    /// S3's configuration without credentials: artifacts are read and written with each
+    /// job's own temporary credentials ([`Clients::s3_for_job`]), never the profile's.
+    s3: aws_sdk_s3::Config,
 }
 
 impl Clients {
@@ -89,10 +89,18 @@ impl Clients {
             .behavior_version(BehaviorVersion::latest())
             .region(region)
             .build();
+        let s3 = aws_sdk_s3::Config::builder().behavior_version(BehaviorVersion::latest()).build();
         Clients {
             codepipeline: aws_sdk_codepipeline::Client::from_conf(codepipeline),
             partner: aws_sdk_partnercentralselling::Client::from_conf(partner),
+            s3,
         }
+    }
+
+    /// An S3 client that signs with a job's artifact credentials.
+    pub fn s3_for_job(&self, credentials: aws_credential_types::Credentials) -> aws_sdk_s3::Client {
+        let config = self.s3.to_builder().credentials_provider(credentials).build();
+        aws_sdk_s3::Client::from_conf(config)
     }
 }
 
@@ -134,8 +142,17 @@ pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     if let Some(url) = options.endpoint(Service::PartnerCentralSelling) {
         partner = partner.endpoint_url(url);
     }
+    // The profile's credentials never reach S3: artifact calls carry the job's own.
+    let mut s3 = aws_sdk_s3::config::Builder::from(&shared).credentials_provider(
+        aws_credential_types::Credentials::new("", "", None, None, "no credentials: use the job's"),
+    );
+    if let Some(url) = options.endpoint(Service::S3) {
+        // An endpoint of our own (the emulator, a VPC endpoint by IP) has no bucket subdomains.
+        s3 = s3.endpoint_url(url).force_path_style(true);
+    }
     Ok(Clients {
         codepipeline: aws_sdk_codepipeline::Client::from_conf(codepipeline.build()),
         partner: aws_sdk_partnercentralselling::Client::from_conf(partner.build()),
+        s3: s3.build(),
     })
 }

@@ -174,6 +174,14 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub task_delay: DurationSpec,
 
+    /// A CodePipeline job acknowledged this long ago and not finished times out
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub job_timeout: DurationSpec,
+
+    /// Jobs' artifact credentials expire this long after their details first hand them out
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub credential_lifetime: DurationSpec,
+
     /// The access key clients sign with
     #[arg(long, default_value = DEFAULT_ACCESS_KEY)]
     pub access_key: String,
@@ -243,6 +251,10 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub state: StateArgs,
+
+    /// Keep each run's working directory (job artifacts, under the state directory's `work/`) instead of removing it when the run ends
+    #[arg(long)]
+    pub keep_workdirs: bool,
 
     #[command(flatten)]
     pub worker: WorkerArgs,

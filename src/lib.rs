@@ -5,11 +5,12 @@
 //! `source` (files, positions) -> `yaml` (spanned tree) -> `schema` (JSON Schema) ->
 //! `playbook` (typed model) -> `check` (semantic checks, `template`) -> `diagnostic`
 //! (what the user reads). Then the run: `engine` (steps and items, the journal's records)
-//! drives `actions` (one file per action: AWS calls, and `exec` for programs), which send
-//! through `call` (retries, rate limits, timeouts). `commands` has one file per command;
+//! drives `actions` (one file per action: AWS calls, `exec` for programs, artifacts through
+//! `archive`), which send through `call` (retries, rate limits, timeouts). `commands` has one file per command;
 //! `cli` the command line.
 
 pub mod actions;
+pub mod archive;
 pub mod aws;
 pub mod call;
 pub mod check;

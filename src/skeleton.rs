@@ -18,6 +18,7 @@ pub fn render(kind: ActionKind) -> String {
     let service = match kind.service() {
         Some(crate::actions::Service::CodePipeline) => "CodePipeline ",
         Some(crate::actions::Service::PartnerCentralSelling) => "Partner Central Selling ",
+        Some(crate::actions::Service::S3) => "Amazon S3 ",
         None => "",
     };
     let _ = writeln!(out, "# {}: {service}{}", kind.name(), kind.operation());

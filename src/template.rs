@@ -38,7 +38,27 @@ pub fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Playbook values are not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("origin", origin);
     env
+}
+
+/// `{{ item | origin }}`: the item a chain of results started from. A step that iterates an
+/// earlier step's `results` gets items shaped `{item, status, output, ...}`, and a step after
+/// it gets those nested again; `origin` follows `item` down to the first step's item (the
+/// job, the invitation), however many steps lie between.
+fn origin(value: minijinja::Value) -> minijinja::Value {
+    let mut current = value;
+    loop {
+        let is_result = current.get_attr("status").is_ok_and(|s| !s.is_undefined())
+            && current.get_attr("item").is_ok_and(|i| !i.is_undefined());
+        if !is_result {
+            return current;
+        }
+        match current.get_attr("item") {
+            Ok(inner) => current = inner,
+            Err(_) => return current,
+        }
+    }
 }
 
 /// Compiles `source` and returns the dotted names it reads (`steps.ack.output.status`).
@@ -68,6 +88,18 @@ mod tests {
         .unwrap();
         let names: Vec<_> = names.into_iter().collect();
         assert_eq!(names, ["steps.ack.output.status", "vars.list"]);
+    }
+
+    #[test]
+    fn origin_follows_results_down_to_the_first_item() {
+        let env = environment();
+        let job = serde_json::json!({"id": "job-1", "data": {}});
+        let chained = serde_json::json!({"status": "succeeded", "output": {}, "item": {
+            "status": "succeeded", "output": {"input": "/w"}, "item": job.clone()}});
+        let ctx = minijinja::context! { item => minijinja::Value::from(minijinja::value::Serde(&chained)), plain => minijinja::Value::from(minijinja::value::Serde(&job)) };
+        let render = |source: &str| env.render_str(source, &ctx).unwrap();
+        assert_eq!(render("{{ (item | origin).id }}"), "job-1");
+        assert_eq!(render("{{ (plain | origin).id }}"), "job-1");
     }
 
     #[test]

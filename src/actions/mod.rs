@@ -18,12 +18,15 @@ use crate::call::Outcome;
 
 pub mod accept_invitation;
 pub mod acknowledge;
+pub mod download_artifacts;
 pub mod exec;
 pub mod get_job_details;
+mod job_artifacts;
 pub mod list_invitations;
 pub mod poll_jobs;
 pub mod report_failure;
 pub mod report_success;
+pub mod upload_artifacts;
 pub mod wait_for_acceptance;
 
 /// What an action file declares about its action.
@@ -41,7 +44,8 @@ pub struct ActionSpec {
     /// `None` where AWS documents none.
     pub quota: Option<QuotaGroup>,
     /// Input keys whose values (and everything beneath them) are secrets: never shown,
-    /// journaled or reported, whatever they were rendered from.
+    /// journaled or reported, whatever they were rendered from. A key with `/` is a path
+    /// into the input (`job/data/artifactCredentials`).
     pub secret_inputs: &'static [&'static str],
     /// Its input's JSON Schema (`schemas/actions/<name>.schema.json`), embedded.
     pub schema: &'static str,
@@ -101,7 +105,9 @@ actions! {
     PollJobs => poll_jobs,
     GetJobDetails => get_job_details,
     Acknowledge => acknowledge,
+    DownloadArtifacts => download_artifacts,
     Exec => exec,
+    UploadArtifacts => upload_artifacts,
     ReportSuccess => report_success,
     ReportFailure => report_failure,
     ListInvitations => list_invitations,
@@ -152,16 +158,19 @@ impl fmt::Display for QuotaGroup {
 pub enum Service {
     CodePipeline,
     PartnerCentralSelling,
+    /// The pipeline's artifact bucket, reached with each job's own credentials.
+    S3,
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::CodePipeline, Service::PartnerCentralSelling];
+    pub const ALL: [Service; 3] = [Service::CodePipeline, Service::PartnerCentralSelling, Service::S3];
 
     /// The name used in playbooks and on the command line (`--endpoint codepipeline=URL`).
     pub fn name(self) -> &'static str {
         match self {
             Service::CodePipeline => "codepipeline",
             Service::PartnerCentralSelling => "partnercentral-selling",
+            Service::S3 => "s3",
         }
     }
 }
@@ -208,7 +217,7 @@ impl ActionKind {
     /// `--dry-run` and reports keep of an input.
     pub fn redact(self, input: &mut serde_json::Value) {
         for key in self.spec().secret_inputs {
-            if let Some(value) = input.get_mut(*key) {
+            if let Some(value) = input.pointer_mut(&format!("/{key}")) {
                 redact_all(value);
             }
         }
@@ -245,6 +254,8 @@ pub struct ItemScope<'a> {
     pub key: &'a str,
     /// The playbook's folder: relative paths start there.
     pub dir: &'a std::path::Path,
+    /// The run's working directory: each job's artifacts go in a folder of their own under it.
+    pub workdir: &'a std::path::Path,
 }
 
 impl std::fmt::Debug for ActionContext<'_> {

@@ -76,6 +76,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
                 // Each playbook gets its own display: it ends with that run's summary.
                 reporter: std::sync::Arc::new(move || progress::reporter(mode, level, color)),
                 report: None,
+                workdirs: super::run::Workdirs { root: dir.path().join("work"), keep: false },
                 every: None,
                 announce: false,
             };

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::cli::EmulatorArgs;
-use crate::emulator::{Credential, Emulator, EmulatorConfig, Fixtures, QuotaSpec};
+use crate::emulator::{Credential, Emulator, EmulatorConfig, Fixtures, JobSettings, QuotaSpec};
 use crate::exit::Exit;
 
 pub fn run(args: &EmulatorArgs) -> anyhow::Result<Exit> {
@@ -43,6 +43,10 @@ pub fn run(args: &EmulatorArgs) -> anyhow::Result<Exit> {
         seed: args.seed,
         quotas,
         task_delay: args.task_delay.0,
+        jobs: JobSettings {
+            job_timeout: args.job_timeout.0,
+            credential_lifetime: args.credential_lifetime.0,
+        },
         fixtures,
         generate: args.generate.unwrap_or_default(),
         ledger_file: args.ledger.clone(),

@@ -88,9 +88,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
     };
     for text in &args.endpoints {
         let parsed = text.split_once('=').and_then(|(service, url)| {
-            let service = [Service::CodePipeline, Service::PartnerCentralSelling]
-                .into_iter()
-                .find(|s| s.name() == service)?;
+            let service = Service::ALL.into_iter().find(|s| s.name() == service)?;
             Some((service, url.to_string()))
         });
         match parsed {
@@ -99,7 +97,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
             }
             None => {
                 eprintln!(
-                    "handoff: error: --endpoint `{text}` is not codepipeline=URL or partnercentral-selling=URL"
+                    "handoff: error: --endpoint `{text}` is not codepipeline=URL, partnercentral-selling=URL or s3=URL"
                 );
                 return Ok(Exit::Invalid);
             }
@@ -118,10 +116,11 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
         dry_run: args.dry_run,
         concurrency: args.concurrency.map(|c| c as usize),
         resume: args.resume.clone(),
-        journal: Some(journal),
+        journal: Some(journal.clone()),
         arguments: std::env::args().skip(1).collect(),
         reporter: Arc::new(move || progress::reporter(mode, level, color)),
         report: args.report.clone(),
+        workdirs: Workdirs { root: Workdirs::beside(&journal), keep: args.keep_workdirs },
         every: args.worker.every.map(|interval| Every {
             interval: interval.0,
             max_runs: args.worker.max_runs,
@@ -160,11 +159,43 @@ pub struct RunSettings {
     pub reporter: progress::MakeReporter,
     /// `--report FILE.json|FILE.csv`.
     pub report: Option<PathBuf>,
+    /// Where each run's working directory goes, and whether it outlives the run.
+    pub workdirs: Workdirs,
     /// `--every`: run again and again, as a worker.
     pub every: Option<Every>,
     /// Whether to print the worker's own lines (its start, going idle): not with `--quiet`,
     /// nor when stdout carries JSON events.
     pub announce: bool,
+}
+
+/// Runs' working directories: `<root>/<run id>/<job id>/{in,out}/<artifact>`, mode 0700.
+#[derive(Debug, Clone)]
+pub struct Workdirs {
+    pub root: PathBuf,
+    /// `--keep-workdirs`: leave them for a person to look at.
+    pub keep: bool,
+}
+
+impl Workdirs {
+    /// `work/` beside the journal: the state directory, private to the user.
+    pub fn beside(journal: &std::path::Path) -> PathBuf {
+        journal.parent().unwrap_or(std::path::Path::new(".")).join("work")
+    }
+
+    /// Removes a finished run's directory unless told to keep it. A stopped run keeps it:
+    /// `--resume` goes on with what was downloaded.
+    fn clean(&self, run: &std::path::Path, exit: Exit) {
+        if self.keep || matches!(exit, Exit::Interrupted | Exit::Terminated) {
+            return;
+        }
+        match std::fs::remove_dir_all(run) {
+            Ok(()) => {
+                // The root stays: other runs may be using it.
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => eprintln!("handoff: warning: cannot remove {}: {error}", run.display()),
+        }
+    }
 }
 
 /// `--every DURATION [--max-runs N] [--keep-idle-runs]`.
@@ -286,11 +317,14 @@ fn run_input<'a>(prepared: &'a Prepared, settings: &RunSettings, run_id: String)
         document: &prepared.document,
         vars: prepared.vars.clone(),
         secrets: Default::default(),
-        run_id,
         started_at: chrono::Utc::now(),
         concurrency: settings.concurrency,
         // Absolute, so a program that changes directory still finds what the playbook names.
         dir: std::path::absolute(&prepared.base).unwrap_or_else(|_| prepared.base.clone()),
+        workdir: std::path::absolute(&settings.workdirs.root)
+            .unwrap_or_else(|_| settings.workdirs.root.clone())
+            .join(&run_id),
+        run_id,
     }
 }
 
@@ -348,6 +382,7 @@ async fn run_once(
     let report = engine.run(&input).await;
     reporter.finish();
     let mut exit = exit_status(&report, stop.signal());
+    settings.workdirs.clean(&input.workdir, exit);
     let idle = settings.every.is_some() && exit == Exit::Success && is_idle(playbook, &report);
     if let Some(message) = &report.refused {
         eprintln!("handoff: error: {message}");

@@ -1,10 +1,14 @@
 //! CodePipeline's third-party jobs, with the semantics of the API reference: a job is
 //! Queued until a job worker acknowledges it with the job's nonce and the action's client
 //! token (InProgress), then Succeeded or Failed when a result is put. A success with a
-//! continuation token queues a follow-up job that carries the token.
+//! continuation token queues a follow-up job that carries the token, for the same action
+//! execution; a job left InProgress past the job timeout is TimedOut. Each job names its
+//! input and output artifacts in the pipeline's bucket and carries temporary credentials
+//! that reach exactly those objects (`artifacts.rs` enforces them).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -42,6 +46,7 @@ pub enum JobStatus {
     InProgress,
     Succeeded,
     Failed,
+    TimedOut,
 }
 
 impl JobStatus {
@@ -52,6 +57,7 @@ impl JobStatus {
             JobStatus::InProgress => "InProgress",
             JobStatus::Succeeded => "Succeeded",
             JobStatus::Failed => "Failed",
+            JobStatus::TimedOut => "TimedOut",
         }
     }
 }
@@ -69,9 +75,37 @@ pub struct Job {
     pub configuration: BTreeMap<String, String>,
     pub pipeline_name: String,
     pub continuation_token: Option<String>,
-    pub artifact_credentials: (String, String, String),
+    /// The action execution the job belongs to: a continuation job shares its first job's.
+    pub execution_id: String,
+    pub input: ArtifactLocation,
+    pub output: ArtifactLocation,
+    /// The artifact store's KMS key (`encryptionKey`); outputs must be written with it.
+    pub encryption_key: Option<String>,
+    pub artifact_credentials: ArtifactCredentials,
+    /// When the job was acknowledged: the job timeout counts from here.
+    pub acknowledged_at: Option<Instant>,
     /// The result reported, kept for the state endpoint and tests.
     pub result: Option<Value>,
+}
+
+/// An artifact's object in the pipeline's bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLocation {
+    pub name: String,
+    pub bucket: String,
+    pub key: String,
+    /// The source revision an input artifact was built from.
+    pub revision: Option<String>,
+}
+
+/// The job's temporary credentials (access key, secret, session token). They expire a set
+/// time after they are first handed out; never logged or written to the ledger.
+#[derive(Debug, Clone)]
+pub struct ArtifactCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub issued: Option<Instant>,
 }
 
 /// Every job, in the order they were queued.
@@ -79,6 +113,8 @@ pub struct Job {
 pub struct Jobs {
     jobs: Vec<Job>,
     index: HashMap<String, usize>,
+    /// Artifact access key -> job, for the S3 front.
+    by_key: HashMap<String, usize>,
     pub action_types: Vec<ActionTypeId>,
 }
 
@@ -91,6 +127,7 @@ impl Jobs {
             self.action_types.push(job.action_type.clone());
         }
         self.index.insert(job.id.clone(), self.jobs.len());
+        self.by_key.insert(job.artifact_credentials.access_key_id.clone(), self.jobs.len());
         self.jobs.push(job);
     }
 
@@ -153,31 +190,44 @@ impl Jobs {
         Ok((json!({"jobs": jobs}), changes))
     }
 
-    pub fn details(&mut self, body: &Value) -> Result<Value, ApiError> {
+    pub fn details(&mut self, body: &Value, now: Instant) -> Result<Value, ApiError> {
         let input = Input::new(body)?;
         let id = input.string("jobId", true, 1, 512)?.unwrap_or_default();
         let token = input.string("clientToken", true, 1, 256)?.unwrap_or_default();
         let job = self.authorized(id, token)?;
-        let (key, secret, session) = &job.artifact_credentials;
+        let credentials = &mut job.artifact_credentials;
+        credentials.issued.get_or_insert(now);
+        let artifact = |a: &ArtifactLocation| {
+            let mut artifact = json!({
+                "name": a.name,
+                "location": {"type": "S3", "s3Location": {"bucketName": a.bucket, "objectKey": a.key}},
+            });
+            if let Some(revision) = &a.revision {
+                artifact["revision"] = json!(revision);
+            }
+            artifact
+        };
         let mut data = json!({
             "actionTypeId": job.action_type,
             "actionConfiguration": {"configuration": job.configuration},
             "pipelineContext": {
                 "pipelineName": job.pipeline_name,
                 "stage": {"name": "Deploy"},
-                "action": {"name": job.action_type.provider, "actionExecutionId": format!("exec-{}", job.id)},
+                "action": {"name": job.action_type.provider, "actionExecutionId": job.execution_id},
             },
-            "inputArtifacts": [{
-                "name": "SourceArtifact",
-                "revision": format!("rev-{}", &job.id[..8]),
-                "location": {"type": "S3", "s3Location": {
-                    "bucketName": "codepipeline-artifacts", "objectKey": format!("{}/source.zip", job.pipeline_name)}},
-            }],
-            "outputArtifacts": [],
-            "artifactCredentials": {"accessKeyId": key, "secretAccessKey": secret, "sessionToken": session},
+            "inputArtifacts": [artifact(&job.input)],
+            "outputArtifacts": [artifact(&job.output)],
+            "artifactCredentials": {
+                "accessKeyId": credentials.access_key_id,
+                "secretAccessKey": credentials.secret_access_key,
+                "sessionToken": credentials.session_token,
+            },
         });
-        if let (Some(token), Some(object)) = (&job.continuation_token, data.as_object_mut()) {
-            object.insert("continuationToken".into(), json!(token));
+        if let Some(token) = &job.continuation_token {
+            data["continuationToken"] = json!(token);
+        }
+        if let Some(key) = &job.encryption_key {
+            data["encryptionKey"] = json!({"id": key, "type": "KMS"});
         }
         Ok(json!({"jobDetails": {"id": job.id, "nonce": job.nonce, "data": data}}))
     }
@@ -200,9 +250,10 @@ impl Jobs {
             JobStatus::Queued | JobStatus::Dispatched => {
                 changes.push(Change::job(&job.id, job.status, JobStatus::InProgress));
                 job.status = JobStatus::InProgress;
+                job.acknowledged_at = Some(Instant::now());
             }
             // Acknowledging again (a retry whose first answer was lost) changes nothing.
-            JobStatus::InProgress | JobStatus::Succeeded | JobStatus::Failed => {}
+            JobStatus::InProgress | JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut => {}
         }
         Ok((json!({"status": job.status.name()}), changes))
     }
@@ -210,7 +261,7 @@ impl Jobs {
     pub fn put_success(
         &mut self,
         body: &Value,
-        new_job_id: impl FnOnce() -> (String, String),
+        new_job: impl FnOnce() -> (String, String, ArtifactCredentials),
     ) -> Result<Applied, ApiError> {
         let input = Input::new(body)?;
         let id = input.string("jobId", true, 1, 512)?.unwrap_or_default();
@@ -231,16 +282,54 @@ impl Jobs {
         finish(job, JobStatus::Succeeded, body, &mut changes)?;
         if let Some(token) = continuation {
             let mut next = job.clone();
-            let (job_id, nonce) = new_job_id();
+            let (job_id, nonce, credentials) = new_job();
             next.id = job_id;
             next.nonce = nonce;
             next.status = JobStatus::Queued;
             next.continuation_token = Some(token.to_string());
+            next.artifact_credentials = credentials;
+            next.acknowledged_at = None;
             next.result = None;
             changes.push(Change::continuation(&job.id, &next.id));
             self.add(next);
         }
         Ok((json!({}), changes))
+    }
+
+    /// Times out the jobs left InProgress longer than `timeout` since they were acknowledged:
+    /// CodePipeline then fails the action execution, and results put later are refused.
+    pub fn expire(&mut self, now: Instant, timeout: Duration, changes: &mut Vec<Change>) {
+        for job in &mut self.jobs {
+            if job.status == JobStatus::InProgress
+                && job.acknowledged_at.is_some_and(|at| now.duration_since(at) >= timeout)
+            {
+                changes.push(Change::job(&job.id, job.status, JobStatus::TimedOut));
+                job.status = JobStatus::TimedOut;
+            }
+        }
+    }
+
+    /// The job whose artifact credentials have this access key.
+    pub fn by_access_key(&self, access_key: &str) -> Option<&Job> {
+        self.by_key.get(access_key).map(|&i| &self.jobs[i])
+    }
+
+    /// Each action execution's status: its latest job's, except that a success that handed
+    /// on a continuation token leaves the execution InProgress.
+    pub fn executions(&self) -> BTreeMap<&str, &'static str> {
+        let mut executions = BTreeMap::new();
+        for job in &self.jobs {
+            let continued = job.status == JobStatus::Succeeded
+                && job.result.as_ref().is_some_and(|r| r.get("continuationToken").is_some());
+            let status = match job.status {
+                JobStatus::Succeeded if !continued => "Succeeded",
+                JobStatus::Failed => "Failed",
+                JobStatus::TimedOut => "TimedOut",
+                _ => "InProgress",
+            };
+            executions.insert(job.execution_id.as_str(), status);
+        }
+        executions
     }
 
     pub fn put_failure(&mut self, body: &Value) -> Result<Applied, ApiError> {

@@ -3,7 +3,7 @@
 //! seed gives the same ids.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{Duration as ChronoDuration, Utc};
@@ -11,7 +11,8 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::Deserialize;
 
-use super::codepipeline::{ActionTypeId, Job, JobStatus};
+use super::artifacts;
+use super::codepipeline::{ActionTypeId, ArtifactCredentials, ArtifactLocation, Job, JobStatus};
 use super::partnercentral::{Invitation, InvitationStatus};
 
 /// The state a fixtures file describes. Every list is optional.
@@ -48,6 +49,18 @@ pub struct JobFixture {
     #[serde(default)]
     pub configuration: BTreeMap<String, String>,
     pub pipeline: Option<String>,
+    /// A file whose bytes are the job's input artifact (relative to the fixtures file);
+    /// by default a small generated zip (see `artifacts::input_archive`).
+    pub input_archive: Option<PathBuf>,
+    /// The artifact store's KMS key id the job's outputs must be written with.
+    pub encryption_key: Option<String>,
+}
+
+/// A job as built, with its input artifact's bytes.
+#[derive(Debug)]
+pub struct BuiltJob {
+    pub job: Job,
+    pub input: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -135,8 +148,15 @@ impl Fixtures {
             let at = first.span().start;
             format!("{}:{}:{}: {first}", path.display(), at.line, at.col)
         })?;
-        serde_path_to_error::deserialize(doc.to_json())
-            .map_err(|e| format!("{}: at {}: {}", path.display(), e.path(), e.inner()))
+        let mut fixtures: Fixtures = serde_path_to_error::deserialize(doc.to_json())
+            .map_err(|e| format!("{}: at {}: {}", path.display(), e.path(), e.inner()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for job in &mut fixtures.jobs {
+            if let Some(archive) = &mut job.input_archive {
+                *archive = base.join(&*archive);
+            }
+        }
+        Ok(fixtures)
     }
 
     /// Adds generated jobs and invitations.
@@ -149,6 +169,9 @@ impl Fixtures {
             self.jobs.push(JobFixture {
                 configuration,
                 pipeline: Some(format!("pipeline-{}", i % 7)),
+                // Half the pipelines keep their artifacts under a customer-managed KMS key.
+                encryption_key: (i % 2 == 1)
+                    .then(|| format!("arn:aws:kms:us-east-1:123456789012:key/{}", uuid(rng))),
                 ..JobFixture::default()
             });
         }
@@ -173,8 +196,14 @@ impl Fixtures {
         }
     }
 
-    /// Builds jobs and invitations; generated ids come from `rng`.
-    pub fn build(&self, account: &str, rng: &mut StdRng) -> Result<(Vec<Job>, Vec<Invitation>), String> {
+    /// Builds jobs (with their input artifacts in `bucket`) and invitations; generated ids
+    /// come from `rng`.
+    pub fn build(
+        &self,
+        account: &str,
+        bucket: &str,
+        rng: &mut StdRng,
+    ) -> Result<(Vec<BuiltJob>, Vec<Invitation>), String> {
         let default_client = self
             .client
             .clone()
@@ -183,8 +212,31 @@ impl Fixtures {
         let mut jobs = Vec::with_capacity(self.jobs.len());
         for fixture in &self.jobs {
             let client = fixture.client.clone().unwrap_or_else(|| default_client.clone());
-            jobs.push(Job {
-                id: fixture.id.clone().unwrap_or_else(|| uuid(rng)),
+            let id = fixture.id.clone().unwrap_or_else(|| uuid(rng));
+            let pipeline_name = fixture.pipeline.clone().unwrap_or_else(|| "pipeline".into());
+            // CodePipeline's key layout: the pipeline's name and the artifact's, both cut
+            // short, then a random name.
+            let object_key = |artifact: &str, rng: &mut StdRng| {
+                let short = |text: &str, n: usize| text.chars().take(n).collect::<String>();
+                format!("{}/{}/{}", short(&pipeline_name, 20), short(artifact, 10), alnum(rng, 7))
+            };
+            let revision: String =
+                (0..40).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect();
+            let input_location = ArtifactLocation {
+                name: "SourceArtifact".into(),
+                bucket: bucket.into(),
+                key: object_key("SourceArtifact", rng),
+                revision: Some(revision),
+            };
+            let output_location = ArtifactLocation {
+                name: "OutputArtifact".into(),
+                bucket: bucket.into(),
+                key: object_key("OutputArtifact", rng),
+                revision: None,
+            };
+            let job = Job {
+                execution_id: uuid(rng),
+                id,
                 client_id: client.id,
                 client_token: client.token,
                 nonce: fixture
@@ -194,15 +246,21 @@ impl Fixtures {
                 action_type: fixture.action_type.clone().unwrap_or_else(|| default_action.clone()),
                 status: JobStatus::Queued,
                 configuration: fixture.configuration.clone(),
-                pipeline_name: fixture.pipeline.clone().unwrap_or_else(|| "pipeline".into()),
+                pipeline_name,
                 continuation_token: None,
-                artifact_credentials: (
-                    format!("ASIA{}", alnum(rng, 16).to_uppercase()),
-                    alnum(rng, 40),
-                    alnum(rng, 64),
-                ),
+                input: input_location,
+                output: output_location,
+                encryption_key: fixture.encryption_key.clone(),
+                artifact_credentials: new_credentials(rng),
+                acknowledged_at: None,
                 result: None,
-            });
+            };
+            let input = match &fixture.input_archive {
+                Some(path) => std::fs::read(path)
+                    .map_err(|e| format!("job {}: cannot read {}: {e}", job.id, path.display()))?,
+                None => artifacts::input_archive(&job),
+            };
+            jobs.push(BuiltJob { job, input });
         }
         let now = Utc::now();
         let mut invitations = Vec::with_capacity(self.invitations.len());
@@ -235,6 +293,16 @@ impl Fixtures {
     }
 }
 
+/// Temporary credentials as STS makes them: an `ASIA` key, a secret and a session token.
+pub fn new_credentials(rng: &mut StdRng) -> ArtifactCredentials {
+    ArtifactCredentials {
+        access_key_id: format!("ASIA{}", alnum(rng, 16).to_uppercase()),
+        secret_access_key: alnum(rng, 40),
+        session_token: alnum(rng, 64),
+        issued: None,
+    }
+}
+
 /// Lowercase letters and digits, as AWS ids use.
 pub fn alnum(rng: &mut StdRng, n: usize) -> String {
     const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -260,11 +328,12 @@ mod tests {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut fixtures = Fixtures::default();
             fixtures.generate(generate, &mut rng);
-            fixtures.build("123456789012", &mut rng).unwrap()
+            fixtures.build("123456789012", "bucket", &mut rng).unwrap()
         };
         let (jobs, invitations) = build(1);
         assert_eq!(jobs.len(), 10);
-        assert_eq!(jobs.iter().filter(|j| j.configuration["Mode"] == "fail").count(), 2);
+        assert_eq!(jobs.iter().filter(|j| j.job.configuration["Mode"] == "fail").count(), 2);
+        assert_eq!(jobs.iter().filter(|j| j.job.encryption_key.is_some()).count(), 5);
         let expired = invitations.iter().filter(|i| i.status.name() == "EXPIRED").count();
         assert_eq!(expired, 10);
         let ids: Vec<_> = invitations.iter().map(|i| i.id.clone()).collect();

@@ -14,11 +14,36 @@ use super::codepipeline::JobStatus;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    Job { job: String, from: String, to: String },
-    ContinuationQueued { job: String, next: String },
-    TaskStarted { invitation: String, task: String },
-    TaskFinished { task: String, status: String },
-    InvitationAccepted { invitation: String },
+    Job {
+        job: String,
+        from: String,
+        to: String,
+    },
+    ContinuationQueued {
+        job: String,
+        next: String,
+    },
+    TaskStarted {
+        invitation: String,
+        task: String,
+    },
+    TaskFinished {
+        task: String,
+        status: String,
+    },
+    InvitationAccepted {
+        invitation: String,
+    },
+    /// An object written to the artifact bucket, by a job's credentials (`job`) or the
+    /// account's; `job_acknowledged` says whether that job had been acknowledged.
+    ArtifactWritten {
+        job: Option<String>,
+        bucket: String,
+        key: String,
+        bytes: usize,
+        kms_key: Option<String>,
+        job_acknowledged: Option<bool>,
+    },
 }
 
 impl Change {

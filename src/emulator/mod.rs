@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod artifacts;
 mod codepipeline;
 mod faults;
 mod fixtures;
@@ -29,6 +30,7 @@ mod ledger;
 mod partnercentral;
 mod protocol;
 mod quota;
+mod s3;
 mod server;
 mod sigv4;
 mod validation;
@@ -38,6 +40,7 @@ pub use faults::FaultSpec;
 pub use fixtures::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_TOKEN, Fixtures, Generate, default_action_type};
 pub use quota::QuotaSpec;
 pub use sigv4::Credential;
+pub use world::JobSettings;
 
 use codepipeline::Jobs;
 use faults::FaultInjector;
@@ -63,6 +66,8 @@ pub struct EmulatorConfig {
     pub quotas: QuotaSpec,
     /// How long an accept task stays IN_PROGRESS.
     pub task_delay: Duration,
+    /// CodePipeline jobs: their timeout and their artifact credentials' lifetime.
+    pub jobs: world::JobSettings,
     pub fixtures: Fixtures,
     pub generate: Generate,
     /// Also append every ledger entry to this file, as JSON lines.
@@ -82,6 +87,7 @@ impl Default for EmulatorConfig {
             seed: 0,
             quotas: QuotaSpec::default(),
             task_delay: Duration::from_secs(1),
+            jobs: world::JobSettings::default(),
             fixtures: Fixtures::default(),
             generate: Generate::default(),
             ledger_file: None,
@@ -175,14 +181,25 @@ fn build(config: &EmulatorConfig) -> Result<Shared, EmulatorError> {
     let mut fixtures = config.fixtures.clone();
     fixtures.generate(config.generate, &mut rng);
     let account = config.credentials.first().map_or(DEFAULT_ACCOUNT, |c| c.account.as_str());
-    let (jobs, invitations) = fixtures.build(account, &mut rng).map_err(EmulatorError::Fixtures)?;
+    let bucket = format!("codepipeline-{}-{account}", config.region);
+    let (jobs, invitations) = fixtures.build(account, &bucket, &mut rng).map_err(EmulatorError::Fixtures)?;
     let mut job_book = Jobs::default();
     for action_type in fixtures.action_types.iter().cloned().chain([default_action_type()]) {
         if !job_book.action_types.contains(&action_type) {
             job_book.action_types.push(action_type);
         }
     }
-    for job in jobs {
+    let mut artifacts = artifacts::Artifacts::default();
+    artifacts.create_bucket(&bucket);
+    for built in jobs {
+        let job = built.job;
+        artifacts.put(
+            &job.input.bucket,
+            &job.input.key,
+            built.input.into(),
+            job.encryption_key.clone(),
+            None,
+        );
         job_book.add(job);
     }
     let mut engagements = Engagements::new(config.task_delay);
@@ -199,7 +216,9 @@ fn build(config: &EmulatorConfig) -> Result<Shared, EmulatorError> {
         ),
         None => None,
     };
-    let world = World::new(job_book, engagements, Ledger::with_file(file), config.quotas, rng);
+    let mut world = World::new(job_book, engagements, Ledger::with_file(file), config.quotas, rng);
+    world.artifacts = artifacts;
+    world.settings = config.jobs;
     let faults = FaultInjector::new(config.faults, config.seed ^ 0x5eed_fa17);
     Ok(Shared::new(world, config.credentials.clone(), config.region.clone(), faults))
 }

@@ -74,6 +74,8 @@ pub fn target_prefix(service: Service) -> &'static str {
     match service {
         Service::CodePipeline => "CodePipeline_20150709",
         Service::PartnerCentralSelling => "AWSPartnerCentralSelling",
+        // S3 speaks REST, not a JSON protocol with targets (`s3.rs`).
+        Service::S3 => "",
     }
 }
 
@@ -82,6 +84,7 @@ pub fn content_type(service: Service) -> &'static str {
     match service {
         Service::CodePipeline => "application/x-amz-json-1.1",
         Service::PartnerCentralSelling => "application/x-amz-json-1.0",
+        Service::S3 => "application/xml",
     }
 }
 
@@ -90,6 +93,7 @@ pub fn signing_name(service: Service) -> &'static str {
     match service {
         Service::CodePipeline => "codepipeline",
         Service::PartnerCentralSelling => "partnercentral-selling",
+        Service::S3 => "s3",
     }
 }
 
@@ -149,6 +153,7 @@ impl ApiError {
             Service::PartnerCentralSelling => {
                 Self::new(500, "InternalServerException", "An internal error occurred")
             }
+            Service::S3 => Self::new(500, "InternalError", "We encountered an internal error"),
         }
     }
 

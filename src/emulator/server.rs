@@ -43,6 +43,10 @@ impl Shared {
         Self { world: Mutex::new(world), credentials, region, faults, requests: AtomicU64::new(0) }
     }
 
+    fn request_id(&self) -> String {
+        format!("00000000-0000-4000-8000-{:012x}", self.requests.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
     pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
         // A panic while holding the lock leaves a consistent world (each change is one step).
         self.world.lock().unwrap_or_else(|e| e.into_inner())
@@ -64,13 +68,15 @@ impl std::error::Error for Dropped {}
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish (at most 5 s).
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let s3 = super::s3::service(shared.clone());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
-                let service = service_fn(move |request| handle(request, shared.clone()));
+                let s3 = s3.clone();
+                let service = service_fn(move |request| handle(request, shared.clone(), s3.clone()));
                 let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -84,7 +90,22 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
-async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Dropped> {
+/// Whether a request is for the admin endpoints: an unsigned GET of `/` or `/_handoff/...`.
+fn is_admin(request: &Request<Incoming>) -> bool {
+    let signed = request.headers().contains_key("authorization")
+        || request.uri().query().is_some_and(|q| q.contains("X-Amz-Credential"));
+    request.method() == Method::GET && (request.uri().path().starts_with("/_handoff/") || !signed)
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    s3: s3s::service::S3Service,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    // The JSON protocols name their operation in X-Amz-Target; S3's REST protocol does not.
+    if !request.headers().contains_key("x-amz-target") && !is_admin(&request) {
+        return s3_request(request, &shared, &s3).await;
+    }
     let (parts, body) = request.into_parts();
     let Ok(collected) = Limited::new(body, MAX_BODY).collect().await else {
         return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
@@ -98,8 +119,7 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         headers.entry(name.as_str().to_ascii_lowercase()).or_default().push(value);
     }
-    let request_id =
-        format!("00000000-0000-4000-8000-{:012x}", shared.requests.fetch_add(1, Ordering::Relaxed) + 1);
+    let request_id = shared.request_id();
     let target = headers.get("x-amz-target").and_then(|v| v.first()).and_then(|t| protocol::parse_target(t));
     let service = match &target {
         Some(Target::Known(op)) => op.service(),
@@ -187,6 +207,72 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
             error_response(service, &error, &request_id)
         }
     })
+}
+
+/// An S3 request: the same latency and faults as the JSON APIs, then `s3s`.
+async fn s3_request(
+    request: Request<Incoming>,
+    shared: &Shared,
+    s3: &s3s::service::S3Service,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let request_id = shared.request_id();
+    let latency = shared.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = shared.faults.draw();
+    let count_fault = |name: &'static str| *shared.world().ledger.faults.entry(name).or_default() += 1;
+    let injected = match fault {
+        Fault::Throttle => Some(("throttle", 503, "SlowDown", "Please reduce your request rate.")),
+        Fault::Error => {
+            Some(("error", 500, "InternalError", "We encountered an internal error. Please try again."))
+        }
+        Fault::Drop => {
+            count_fault("drop");
+            return Err(Dropped);
+        }
+        Fault::DropAfter | Fault::None => None,
+    };
+    if let Some((name, status, code, message)) = injected {
+        count_fault(name);
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        );
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response.headers_mut().insert("content-type", "application/xml".parse().expect("static header"));
+        return Ok(response);
+    }
+    let answer = s3.call(request.map(s3s::Body::from)).await;
+    if fault == Fault::DropAfter {
+        count_fault("drop_after");
+        return Err(Dropped);
+    }
+    let Ok(answer) = answer else {
+        return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "the S3 front failed"));
+    };
+    let (parts, body) = answer.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "the S3 front failed"));
+    };
+    if parts.status.is_client_error()
+        && let Some(code) = xml_code(&body)
+    {
+        *shared.world().ledger.errors.entry(code).or_default() += 1;
+    }
+    let mut response = Response::from_parts(parts, Full::new(body));
+    if let Ok(value) = request_id.parse() {
+        response.headers_mut().insert("x-amz-request-id", value);
+    }
+    Ok(response)
+}
+
+/// The `<Code>` of an S3 XML error body.
+fn xml_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].to_string())
 }
 
 /// The unsigned admin endpoints under `/_handoff/`, for tests and scripts.

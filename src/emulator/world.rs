@@ -2,15 +2,16 @@
 //! ledger. Each request holds the lock only while it is applied, never while it waits.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use super::artifacts::Artifacts;
 use super::codepipeline::Jobs;
-use super::fixtures::{alnum, uuid};
+use super::fixtures::{alnum, new_credentials, uuid};
 use super::ledger::{Change, Ledger};
 use super::partnercentral::{Engagements, IdSource};
 use super::protocol::{ApiError, Operation};
@@ -19,12 +20,31 @@ use super::quota::{Bucket, QuotaKind, QuotaSpec, Refusal};
 #[derive(Debug)]
 pub struct World {
     pub jobs: Jobs,
+    /// The pipeline's artifact bucket (the S3 front serves it).
+    pub artifacts: Artifacts,
+    pub settings: JobSettings,
     pub engagements: Engagements,
     pub ledger: Ledger,
     pub quotas: QuotaSpec,
     buckets: HashMap<(String, QuotaKind), Bucket>,
     /// Ids of new tasks, opportunities and continuation jobs; seeded for repeatable runs.
     rng: StdRng,
+}
+
+/// How long CodePipeline's jobs and their credentials last.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// A job acknowledged this long ago and not finished is TimedOut (CodePipeline: 1 hour
+    /// for a custom action unless the action type says otherwise).
+    pub job_timeout: Duration,
+    /// Artifact credentials expire this long after they are first handed out.
+    pub credential_lifetime: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { job_timeout: Duration::from_secs(3600), credential_lifetime: Duration::from_secs(3600) }
+    }
 }
 
 struct Ids<'a>(&'a mut StdRng);
@@ -45,7 +65,22 @@ impl IdSource for Ids<'_> {
 
 impl World {
     pub fn new(jobs: Jobs, engagements: Engagements, ledger: Ledger, quotas: QuotaSpec, rng: StdRng) -> Self {
-        Self { jobs, engagements, ledger, quotas, buckets: HashMap::new(), rng }
+        Self {
+            jobs,
+            artifacts: Artifacts::default(),
+            settings: JobSettings::default(),
+            engagements,
+            ledger,
+            quotas,
+            buckets: HashMap::new(),
+            rng,
+        }
+    }
+
+    /// Moves time-driven state on: accept tasks finish, overdue jobs time out.
+    fn settle(&mut self, now: Instant, changes: &mut Vec<Change>) {
+        self.engagements.settle(now, changes);
+        self.jobs.expire(now, self.settings.job_timeout, changes);
     }
 
     /// Applies one signed, fault-free request for `account` (from `client`, when it names
@@ -59,7 +94,7 @@ impl World {
     ) -> Result<Value, ApiError> {
         let now = Instant::now();
         let mut changes = Vec::new();
-        self.engagements.settle(now, &mut changes);
+        self.settle(now, &mut changes);
         let result =
             self.quota(operation, account, now).and_then(|()| self.dispatch(operation, account, body, now));
         let answer = match result {
@@ -113,12 +148,13 @@ impl World {
         let none = |answer: Value| (answer, Vec::new());
         match operation {
             Operation::PollForThirdPartyJobs => self.jobs.poll(body),
-            Operation::GetThirdPartyJobDetails => self.jobs.details(body).map(none),
+            Operation::GetThirdPartyJobDetails => self.jobs.details(body, now).map(none),
             Operation::AcknowledgeThirdPartyJob => self.jobs.acknowledge(body),
             Operation::PutThirdPartyJobSuccessResult => {
                 let rng = &mut self.rng;
-                self.jobs
-                    .put_success(body, || (uuid(rng), rng.random_range(100_000u64..999_999_999).to_string()))
+                self.jobs.put_success(body, || {
+                    (uuid(rng), rng.random_range(100_000u64..999_999_999).to_string(), new_credentials(rng))
+                })
             }
             Operation::PutThirdPartyJobFailureResult => self.jobs.put_failure(body),
             Operation::ListEngagementInvitations => {
@@ -138,7 +174,7 @@ impl World {
     /// Client tokens and artifact credentials are left out.
     pub fn state(&mut self) -> Value {
         let mut changes = Vec::new();
-        self.engagements.settle(Instant::now(), &mut changes);
+        self.settle(Instant::now(), &mut changes);
         for change in changes {
             self.ledger.record(("", None), "settle", "", change);
         }
@@ -148,7 +184,11 @@ impl World {
             .iter()
             .map(|j| {
                 json!({"id": j.id, "status": j.status.name(), "configuration": j.configuration,
-                       "continuation_token": j.continuation_token, "result": j.result})
+                       "continuation_token": j.continuation_token, "result": j.result,
+                       "execution": j.execution_id,
+                       "input": {"bucket": j.input.bucket, "key": j.input.key, "revision": j.input.revision},
+                       "output": {"bucket": j.output.bucket, "key": j.output.key},
+                       "encryption_key": j.encryption_key})
             })
             .collect();
         let invitations: Vec<Value> = self
@@ -174,8 +214,9 @@ impl World {
             .all()
             .iter()
             .map(|j| {
-                let (key, secret, session) = &j.artifact_credentials;
-                json!({"job": j.id, "accessKeyId": key, "secretAccessKey": secret, "sessionToken": session})
+                let c = &j.artifact_credentials;
+                json!({"job": j.id, "accessKeyId": c.access_key_id, "secretAccessKey": c.secret_access_key,
+                       "sessionToken": c.session_token})
             })
             .collect();
         Value::Array(credentials)
@@ -193,6 +234,11 @@ impl World {
             }
             Value::Object(counts)
         };
+        let mut executions = serde_json::Map::new();
+        for status in self.jobs.executions().into_values() {
+            let n = executions.get(status).and_then(Value::as_u64).unwrap_or(0);
+            executions.insert(status.to_string(), json!(n + 1));
+        }
         let ledger = &self.ledger;
         json!({
             "requests": ledger.requests,
@@ -203,6 +249,8 @@ impl World {
             "rejected_signatures": ledger.unsigned_or_bad_signature,
             "changes": ledger.entries().len(),
             "jobs": count(&state["jobs"], "status"),
+            "executions": executions,
+            "outputs": self.artifacts.written(),
             "invitations": count(&state["invitations"], "status"),
             "tasks": count(&state["tasks"], "status"),
             "duplicates": ledger.duplicates(),

@@ -21,11 +21,10 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
     let mut out = String::new();
     let _ = writeln!(out, "dry run of {} (run {}): nothing is sent", playbook.name, input.run_id);
     for (service, endpoint) in endpoints {
-        let ceiling = match service {
-            Service::CodePipeline => playbook.rate_limits.codepipeline,
-            Service::PartnerCentralSelling => playbook.rate_limits.partnercentral_selling,
-        };
-        let ceiling = ceiling.map_or(String::new(), |c| format!(", every call at most {c}"));
+        let ceiling = playbook
+            .rate_limits
+            .ceiling(*service)
+            .map_or(String::new(), |c| format!(", every call at most {c}"));
         let _ = writeln!(out, "  {service}: {endpoint}{ceiling}");
     }
     let _ = writeln!(out, "  retries are handoff's alone: the AWS SDK's own retry layer is off");

@@ -211,7 +211,7 @@ impl Engine {
             caller: &caller,
             watcher: plan.watcher.as_ref(),
             masker: &self.masker,
-            item: ItemScope { run_id: &plan.run_id, key: &item_key, dir: &plan.dir },
+            item: ItemScope { run_id: &plan.run_id, key: &item_key, dir: &plan.dir, workdir: &plan.workdir },
         };
         let outcome = plan.kind.execute(input, &context).await;
         let attempts = (caller.attempts(), caller.throttled());

@@ -64,10 +64,7 @@ impl Limiters {
     /// The limiters of a run, from the playbook's `rate-limits` and the documented quotas.
     pub fn new(playbook: &Playbook) -> Self {
         let limits = &playbook.rate_limits;
-        let ceiling = |service: Service| match service {
-            Service::CodePipeline => limits.codepipeline,
-            Service::PartnerCentralSelling => limits.partnercentral_selling,
-        };
+        let ceiling = |service: Service| limits.ceiling(service);
         let services = Service::ALL
             .into_iter()
             .map(|s| (s, Arc::new(RateLimiter::fixed(ceiling(s).and_then(Limit::per_second)))))

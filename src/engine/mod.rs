@@ -54,6 +54,8 @@ pub struct RunInput<'a> {
     pub concurrency: Option<usize>,
     /// The playbook's folder: where `exec` runs programs unless a step says otherwise.
     pub dir: std::path::PathBuf,
+    /// The run's working directory (`<state>/work/<run id>`), where artifacts go.
+    pub workdir: std::path::PathBuf,
 }
 
 /// How one item (or a step without `for-each`) ended, as reports and the journal see it.
@@ -145,6 +147,7 @@ struct StepPlan {
     run_id: String,
     /// The playbook's folder.
     dir: std::path::PathBuf,
+    workdir: std::path::PathBuf,
     /// Set when the service says a daily quota is used up: no new item of the step starts.
     exhausted: std::sync::atomic::AtomicBool,
     /// Items the rolling daily quota still allows this step to start (`u64::MAX`: no count).
@@ -296,6 +299,7 @@ impl Engine {
                 token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
                 run_id: input.run_id.clone(),
                 dir: input.dir.clone(),
+                workdir: input.workdir.clone(),
                 exhausted: Default::default(),
                 allowance: std::sync::atomic::AtomicU64::new(u64::MAX),
                 pace: std::sync::atomic::AtomicU64::new(0),

@@ -99,6 +99,18 @@ pub struct AwsSettings {
 pub struct Endpoints {
     pub codepipeline: Option<String>,
     pub partnercentral_selling: Option<String>,
+    pub s3: Option<String>,
+}
+
+impl Endpoints {
+    pub fn get(&self, service: crate::actions::Service) -> Option<&String> {
+        use crate::actions::Service;
+        match service {
+            Service::CodePipeline => self.codepipeline.as_ref(),
+            Service::PartnerCentralSelling => self.partnercentral_selling.as_ref(),
+            Service::S3 => self.s3.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -137,10 +149,23 @@ pub struct RateLimits {
     /// A ceiling on every call to the service, never adapted.
     pub codepipeline: Option<Limit>,
     pub partnercentral_selling: Option<Limit>,
+    pub s3: Option<Limit>,
     /// Per quota group (`partnercentral-selling-writes`) and per action (`accept-invitation`):
     /// each replaces the documented quota for what it names.
     #[serde(flatten)]
     pub named: BTreeMap<String, Limit>,
+}
+
+impl RateLimits {
+    /// The ceiling on every call to `service`, if the playbook sets one.
+    pub fn ceiling(&self, service: crate::actions::Service) -> Option<Limit> {
+        use crate::actions::Service;
+        match service {
+            Service::CodePipeline => self.codepipeline,
+            Service::PartnerCentralSelling => self.partnercentral_selling,
+            Service::S3 => self.s3,
+        }
+    }
 }
 
 /// Retry settings as written; unset fields fall back to `defaults.retry`, then to built-ins.

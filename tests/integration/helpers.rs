@@ -8,13 +8,15 @@ use pretty_assertions::assert_eq;
 use tempfile::TempDir;
 
 /// Every action, by the name a step uses.
-pub const ACTIONS: [&str; 9] = [
+pub const ACTIONS: [&str; 11] = [
     "exec",
     "acknowledge",
     "report-success",
     "report-failure",
     "poll-jobs",
     "get-job-details",
+    "download-artifacts",
+    "upload-artifacts",
     "accept-invitation",
     "list-invitations",
     "wait-for-acceptance",
