@@ -90,7 +90,12 @@ fn value(out: &mut String, key: &str, property: &Value, root: &Value, indent: us
     let literal = property.get("else").unwrap_or(property);
     let types = type_names(property);
     let example = property.get("examples").and_then(Value::as_array).and_then(|e| e.first());
-    if types.contains(&"object") && property.get("properties").is_none() {
+    if let Some(Value::String(_)) = example
+        && types.contains(&"string")
+    {
+        // A template is the usual way to give it (`job: "{{ item }}"`).
+        let _ = writeln!(out, "{pad}{key}: {}", scalar(property));
+    } else if types.contains(&"object") && property.get("properties").is_none() {
         // A map of the user's own keys (`env`): an empty one to fill in.
         let _ = writeln!(out, "{pad}{key}: {{}}");
     } else if types.contains(&"object") {
@@ -130,6 +135,9 @@ fn scalar(property: &Value) -> String {
     }
     if property.get("x-handoff-secret").is_some() {
         return "\"{{ secrets.client_token }}\"".to_string();
+    }
+    if type_names(property).contains(&"boolean") {
+        return "true".to_string();
     }
     if type_names(property).contains(&"integer") {
         return literal.get("minimum").map_or("1".to_string(), |m| m.to_string());

@@ -35,6 +35,9 @@ pub struct Input {
     pub artifacts: Option<Vec<Text>>,
     /// Keep each zip as it is (`<workdir>/in/<name>.zip`) instead of extracting it.
     pub extract: Option<bool>,
+    /// Caps on what one archive may hold once extracted (1 GiB and 100,000 entries).
+    pub max_bytes: Option<crate::playbook::Number>,
+    pub max_entries: Option<crate::playbook::Number>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -44,6 +47,8 @@ pub struct Request {
     pub artifacts: Option<Vec<String>>,
     #[serde(default = "yes")]
     pub extract: bool,
+    pub max_bytes: Option<u64>,
+    pub max_entries: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -72,7 +77,11 @@ async fn download(request: Request, ctx: &super::ActionContext<'_>) -> Result<Va
     }
     let workdir = job.workdir(ctx.item.workdir);
     let client = ctx.clients.s3_for_job(job.credentials.clone());
-    let limits = Limits::default();
+    let defaults = Limits::default();
+    let limits = Limits {
+        bytes: request.max_bytes.unwrap_or(defaults.bytes),
+        entries: request.max_entries.unwrap_or(defaults.entries),
+    };
     let mut inputs = Map::new();
     for artifact in job.inputs.iter().filter(|a| wanted.as_ref().is_none_or(|w| w.contains(a.name.as_str())))
     {

@@ -36,8 +36,11 @@ mod sigv4;
 mod validation;
 mod world;
 
+pub use codepipeline::ActionTypeId;
 pub use faults::FaultSpec;
-pub use fixtures::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_TOKEN, Fixtures, Generate, default_action_type};
+pub use fixtures::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_TOKEN, Fixtures, Generate, JobFixture, default_action_type,
+};
 pub use quota::QuotaSpec;
 pub use sigv4::Credential;
 pub use world::JobSettings;

@@ -446,3 +446,98 @@ fn unknown_operations_get_unknown_operation_exception() {
     assert!(text.contains("x-amzn-errortype: unknownoperationexception"), "{text}");
     assert!(text.contains("x-amzn-requestid: "), "{text}");
 }
+
+/// The emulator's S3 agrees with botocore: the artifact credentials a details call hands
+/// out read that job's input artifact (a zip of the job's own source) and write its output,
+/// and are refused for another job's object and without their session token.
+#[test]
+fn artifact_credentials_reach_their_jobs_objects_and_no_others() {
+    let emulator = CliEmulator::start(&["--fixtures", &fixtures()]);
+    let details = |job: &str| {
+        emulator
+            .aws(&["codepipeline", "get-third-party-job-details", "--job-id", job, "--client-token", TOKEN])
+            .ok()["jobDetails"]["data"]
+            .clone()
+    };
+    let (data, other) = (details(JOB1), details(JOB2));
+    let credentials = &data["artifactCredentials"];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", credentials["accessKeyId"].as_str().unwrap()),
+        ("AWS_SECRET_ACCESS_KEY", credentials["secretAccessKey"].as_str().unwrap()),
+        ("AWS_SESSION_TOKEN", credentials["sessionToken"].as_str().unwrap()),
+    ];
+    let location = |data: &Value, which: &str| {
+        let s3 = &data[which][0]["location"]["s3Location"];
+        (s3["bucketName"].as_str().unwrap().to_string(), s3["objectKey"].as_str().unwrap().to_string())
+    };
+    let (bucket, key) = location(&data, "inputArtifacts");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.zip");
+    let got = emulator
+        .aws_with(
+            &["s3api", "get-object", "--bucket", &bucket, "--key", &key, &file.display().to_string()],
+            &env,
+        )
+        .ok();
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(got["ContentLength"], bytes.len());
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("the input artifact is a zip");
+    let mut version = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("app/VERSION").unwrap(), &mut version).unwrap();
+    assert_eq!(version.trim(), data["inputArtifacts"][0]["revision"].as_str().unwrap());
+
+    let (other_bucket, other_key) = location(&other, "inputArtifacts");
+    emulator
+        .aws_with(&["s3api", "get-object", "--bucket", &other_bucket, "--key", &other_key, "/dev/null"], &env)
+        .error(
+            "AccessDenied",
+            "GetObject",
+            &format!(
+                "Access Denied: the credentials of job {JOB1} may not read s3://{other_bucket}/{other_key}"
+            ),
+        );
+    emulator
+        .aws_with(&["s3api", "get-object", "--bucket", &bucket, "--key", &key, "/dev/null"], &env[..2])
+        .error("InvalidToken", "GetObject", "The provided token is malformed or otherwise invalid.");
+
+    let (out_bucket, out_key) = location(&data, "outputArtifacts");
+    let body = dir.path().join("output.zip");
+    std::fs::write(&body, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
+    let put = emulator
+        .aws_with(
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                &out_bucket,
+                "--key",
+                &out_key,
+                "--body",
+                &body.display().to_string(),
+            ],
+            &env,
+        )
+        .ok();
+    assert!(put["ETag"].as_str().is_some_and(|e| e.len() == 34), "{put}");
+    emulator
+        .aws_with(
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                &bucket,
+                "--key",
+                &key,
+                "--body",
+                &body.display().to_string(),
+            ],
+            &env,
+        )
+        .error(
+            "AccessDenied",
+            "PutObject",
+            &format!("Access Denied: the credentials of job {JOB1} may not write s3://{bucket}/{key}"),
+        );
+    let summary = emulator.summary();
+    assert_eq!(summary["outputs"][JOB1][0]["key"], out_key.as_str(), "{summary}");
+}

@@ -1,5 +1,6 @@
 //! End-to-end tests: each runs the built `handoff` binary as a user would.
 
+mod artifacts;
 mod aws_cli;
 mod cli;
 mod emulator_sdk;
