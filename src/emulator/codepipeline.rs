@@ -365,3 +365,61 @@ fn finish(job: &mut Job, to: JobStatus, body: &Value, changes: &mut Vec<Change>)
     job.result = Some(result);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::fixtures::{DEFAULT_CLIENT_TOKEN, Fixtures, Generate, new_credentials};
+    use rand::SeedableRng;
+
+    fn jobs(n: usize) -> Jobs {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut fixtures = Fixtures::default();
+        fixtures.generate(Generate { jobs: n, ..Generate::default() }, &mut rng);
+        let (built, _) = fixtures.build("123456789012", "bucket", &mut rng).unwrap();
+        let mut jobs = Jobs::default();
+        built.into_iter().for_each(|b| jobs.add(b.job));
+        jobs
+    }
+
+    fn ack(jobs: &mut Jobs, index: usize) -> String {
+        let job = &jobs.all()[index];
+        let (id, nonce) = (job.id.clone(), job.nonce.clone());
+        jobs.acknowledge(&json!({"jobId": id, "nonce": nonce, "clientToken": DEFAULT_CLIENT_TOKEN})).unwrap();
+        id
+    }
+
+    #[test]
+    fn a_job_left_in_progress_past_the_timeout_times_out_and_refuses_results() {
+        let mut jobs = jobs(2);
+        let id = ack(&mut jobs, 0);
+        let mut changes = Vec::new();
+        jobs.expire(Instant::now(), Duration::from_secs(3600), &mut changes);
+        assert!(changes.is_empty(), "not yet");
+        jobs.expire(Instant::now() + Duration::from_secs(3601), Duration::from_secs(3600), &mut changes);
+        assert_eq!(changes, [Change::job(&id, JobStatus::InProgress, JobStatus::TimedOut)]);
+        assert_eq!(jobs.all()[1].status, JobStatus::Queued, "a queued job has no timeout running");
+        let late =
+            jobs.put_success(&json!({"jobId": id, "clientToken": DEFAULT_CLIENT_TOKEN}), || unreachable!());
+        assert_eq!(late.unwrap_err().code, "InvalidJobStateException");
+        assert!(jobs.executions().values().any(|s| *s == "TimedOut"));
+    }
+
+    #[test]
+    fn a_continuation_keeps_the_execution_in_progress_until_a_success_without_a_token() {
+        let mut jobs = jobs(1);
+        let id = ack(&mut jobs, 0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let body = json!({"jobId": id, "clientToken": DEFAULT_CLIENT_TOKEN, "continuationToken": "ticket-1"});
+        jobs.put_success(&body, || ("next".into(), "42".into(), new_credentials(&mut rng))).unwrap();
+        assert_eq!(jobs.executions().into_values().collect::<Vec<_>>(), ["InProgress"]);
+        let next = &jobs.all()[1];
+        assert_eq!((next.continuation_token.as_deref(), next.status), (Some("ticket-1"), JobStatus::Queued));
+        assert_eq!(next.execution_id, jobs.all()[0].execution_id);
+        assert_ne!(next.artifact_credentials.access_key_id, jobs.all()[0].artifact_credentials.access_key_id);
+        ack(&mut jobs, 1);
+        jobs.put_success(&json!({"jobId": "next", "clientToken": DEFAULT_CLIENT_TOKEN}), || unreachable!())
+            .unwrap();
+        assert_eq!(jobs.executions().into_values().collect::<Vec<_>>(), ["Succeeded"]);
+    }
+}
