@@ -62,8 +62,108 @@ pub enum AwsConfigError {
         "no AWS region is configured: set `aws.region` in the playbook, pass --region, or set AWS_REGION"
     )]
     NoRegion,
-    #[error("no AWS credentials were found{}: {reason}", profile.as_ref().map(|p| format!(" for profile `{p}`")).unwrap_or_default())]
-    NoCredentials { profile: Option<String>, reason: String },
+    /// The first line says what is wrong, the next ones what was tried and the fix.
+    #[error("{summary}\n  tried: {tried}\n  fix: {fix}")]
+    NoCredentials { summary: String, tried: String, fix: String },
+    #[error(
+        "Partner Central Selling is served only in us-east-1 (partnercentral-selling.us-east-1.api.aws), but the region is `{region}`\n  fix: set `aws.region: us-east-1` in the playbook, or pass --region us-east-1"
+    )]
+    PartnerCentralRegion { region: String },
+}
+
+/// Where the AWS CLI's shared files are, as the SDK finds them.
+fn shared_files() -> [std::path::PathBuf; 2] {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    [file("AWS_CONFIG_FILE", ".aws/config"), file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")]
+}
+
+/// Whether `profile` has a section in the config or credentials file.
+fn profile_defined(profile: &str, files: &[std::path::PathBuf; 2]) -> bool {
+    let [config, credentials] = files;
+    let has = |path: &std::path::Path, headers: &[String]| {
+        std::fs::read_to_string(path).is_ok_and(|text| {
+            text.lines().any(|line| {
+                let line: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+                headers.contains(&line)
+            })
+        })
+    };
+    let in_config = [
+        format!("[profile {profile}]"),
+        if profile == "default" { "[default]".into() } else { String::new() },
+    ];
+    has(config, &in_config) || has(credentials, &[format!("[{profile}]")])
+}
+
+/// Turns the credential chain's failure into what a person can act on: the sources it tried,
+/// the likely cause, and the fix (`aws configure`, `aws sso login`, `AWS_PROFILE`).
+fn credentials_error(options: &AwsOptions, error: &(dyn std::error::Error + 'static)) -> AwsConfigError {
+    let cause = crate::call::describe::chain(error);
+    let env = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let files = shared_files();
+    let named =
+        options.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let profile = named.clone().unwrap_or_else(|| "default".into());
+    let shown = |p: &std::path::Path| p.display().to_string();
+    let defined = profile_defined(&profile, &files);
+    let tried = [
+        if env("AWS_ACCESS_KEY_ID") {
+            "the environment (AWS_ACCESS_KEY_ID is set)"
+        } else {
+            "the environment (no AWS_ACCESS_KEY_ID)"
+        }
+        .to_string(),
+        if defined {
+            format!("profile `{profile}`")
+        } else {
+            format!("profile `{profile}` (not in {} or {})", shown(&files[0]), shown(&files[1]))
+        },
+        if env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+            "web identity"
+        } else {
+            "web identity (no AWS_WEB_IDENTITY_TOKEN_FILE)"
+        }
+        .to_string(),
+        if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || env("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+            "the container endpoint"
+        } else {
+            "the container endpoint (not set)"
+        }
+        .to_string(),
+        if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+            "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
+        } else {
+            "instance metadata (IMDS: not reachable or no role)"
+        }
+        .to_string(),
+    ]
+    .join(", ");
+    let lower = cause.to_ascii_lowercase();
+    let (summary, fix) = match &named {
+        Some(p) if !defined => (
+            format!("AWS profile `{p}` is not defined"),
+            format!("check the name (`aws configure list-profiles`), or create it: `aws configure --profile {p}`"),
+        ),
+        Some(p) if lower.contains("sso") || lower.contains("token") && lower.contains("expired") => (
+            format!("the SSO session of AWS profile `{p}` has expired or was never started"),
+            format!("`aws sso login --profile {p}`"),
+        ),
+        Some(p) => (
+            format!("AWS profile `{p}` gave no credentials: {cause}"),
+            format!("check it with `aws sts get-caller-identity --profile {p}`"),
+        ),
+        None => (
+            "no AWS credentials were found".to_string(),
+            "run `aws configure`, set AWS_PROFILE to a configured profile, or sign in with `aws sso login --profile NAME`".to_string(),
+        ),
+    };
+    AwsConfigError::NoCredentials { summary, tried, fix }
 }
 
 /// One client per service, sharing one configuration.
@@ -74,6 +174,25 @@ pub struct Clients {
     /// S3's configuration without credentials: artifacts are read and written with each
     /// job's own temporary credentials ([`Clients::s3_for_job`]), never the profile's.
     s3: aws_sdk_s3::Config,
+    /// Where each service's calls go, for error messages: the URL, and whether it was set
+    /// by the user (`--endpoint-url`, `aws.endpoints`) rather than AWS's for the region.
+    endpoints: BTreeMap<Service, (String, bool)>,
+}
+
+/// Refuses a region where a service the playbook calls does not exist (Partner Central
+/// Selling: us-east-1 only), unless its endpoint was given.
+pub fn check_region(
+    clients: &Clients,
+    services: &std::collections::BTreeSet<Service>,
+) -> Result<(), AwsConfigError> {
+    let partner = clients.endpoints.get(&Service::PartnerCentralSelling);
+    match (services.contains(&Service::PartnerCentralSelling), partner) {
+        (true, Some((url, false))) if !url.contains(".us-east-1.") => {
+            let region = url.split('.').nth(1).unwrap_or_default().to_string();
+            Err(AwsConfigError::PartnerCentralRegion { region })
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Clients {
@@ -94,7 +213,13 @@ impl Clients {
             codepipeline: aws_sdk_codepipeline::Client::from_conf(codepipeline),
             partner: aws_sdk_partnercentralselling::Client::from_conf(partner),
             s3,
+            endpoints: BTreeMap::new(),
         }
+    }
+
+    /// The endpoint URL of `service`'s calls, and whether the user set it.
+    pub fn endpoint(&self, service: Service) -> Option<(String, bool)> {
+        self.endpoints.get(&service).cloned()
     }
 
     /// An S3 client that signs with a job's artifact credentials.
@@ -122,17 +247,23 @@ pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     timeouts = timeouts.read_timeout(options.read_timeout.unwrap_or(Duration::from_secs(30)));
     let shared = loader.retry_config(RetryConfig::disabled()).timeout_config(timeouts.build()).load().await;
     if shared.region().is_none() {
+        // A profile that does not exist explains the missing region too: say that first.
+        let named =
+            options.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+        if let Some(profile) = named
+            && !profile_defined(&profile, &shared_files())
+        {
+            let missing = std::io::Error::other(format!("profile `{profile}` is not defined"));
+            return Err(credentials_error(options, &missing));
+        }
         return Err(AwsConfigError::NoRegion);
     }
-    let provider = shared.credentials_provider().ok_or_else(|| AwsConfigError::NoCredentials {
-        profile: options.profile.clone(),
-        reason: "no credentials provider is configured".into(),
-    })?;
+    let Some(provider) = shared.credentials_provider() else {
+        let none = std::io::Error::other("no credentials provider is configured");
+        return Err(credentials_error(options, &none));
+    };
     if let Err(error) = provider.provide_credentials().await {
-        return Err(AwsConfigError::NoCredentials {
-            profile: options.profile.clone(),
-            reason: aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
-        });
+        return Err(credentials_error(options, &error));
     }
     let mut codepipeline = aws_sdk_codepipeline::config::Builder::from(&shared);
     if let Some(url) = options.endpoint(Service::CodePipeline) {
@@ -150,9 +281,31 @@ pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
         // An endpoint of our own (the emulator, a VPC endpoint by IP) has no bucket subdomains.
         s3 = s3.endpoint_url(url).force_path_style(true);
     }
+    let region = shared.region().map(|r| r.to_string()).unwrap_or_default();
+    let endpoints = Service::ALL
+        .into_iter()
+        .map(|service| {
+            let endpoint = match options.endpoint(service) {
+                Some(url) => (url.to_string(), true),
+                None => (default_endpoint(service, &region), false),
+            };
+            (service, endpoint)
+        })
+        .collect();
     Ok(Clients {
         codepipeline: aws_sdk_codepipeline::Client::from_conf(codepipeline.build()),
         partner: aws_sdk_partnercentralselling::Client::from_conf(partner.build()),
         s3: s3.build(),
+        endpoints,
     })
+}
+
+/// AWS's endpoint for `service` in `region`, as the SDKs resolve it for the standard
+/// partition (for messages; the SDK does the resolving).
+pub fn default_endpoint(service: Service, region: &str) -> String {
+    match service {
+        Service::CodePipeline => format!("https://codepipeline.{region}.amazonaws.com"),
+        Service::PartnerCentralSelling => format!("https://partnercentral-selling.{region}.api.aws"),
+        Service::S3 => format!("https://s3.{region}.amazonaws.com"),
+    }
 }

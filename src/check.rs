@@ -72,12 +72,18 @@ pub enum FindingKind {
         "a `shell` script interpolates `{{{{ {expression} }}}}`: the shell will parse whatever the value holds"
     )]
     ShellInterpolation { expression: String },
+    #[error(
+        "Partner Central Selling is served only in us-east-1, and this playbook calls it with region `{region}`"
+    )]
+    PartnerCentralRegion { region: String },
 }
 
 impl FindingKind {
     pub fn severity(&self) -> Severity {
         match self {
-            FindingKind::LiteralSecret { .. } | FindingKind::ShellInterpolation { .. } => Severity::Warning,
+            FindingKind::LiteralSecret { .. }
+            | FindingKind::ShellInterpolation { .. }
+            | FindingKind::PartnerCentralRegion { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -138,6 +144,23 @@ pub fn check(doc: &Node) -> Vec<Finding> {
     }
     for (index, step) in steps.iter().enumerate() {
         checker.check_step(StepInfo::of(index, step), step, &steps_at.join(index.to_string()));
+    }
+    // Partner Central Selling has one endpoint, in us-east-1 (its API reference, "Supported
+    // AWS Regions"); another region fails at run time with a name that does not resolve.
+    let aws = doc.get("aws");
+    let region = aws.and_then(|a| a.get("region")).and_then(Node::as_str);
+    let overridden =
+        aws.and_then(|a| a.get("endpoints")).and_then(|e| e.get("partnercentral-selling")).is_some();
+    let calls_partner_central = checker.steps.values().any(|s| {
+        s.action.is_some_and(|a| a.service() == Some(crate::actions::Service::PartnerCentralSelling))
+    });
+    if let Some(region) = region
+        && region != "us-east-1"
+        && !overridden
+        && calls_partner_central
+    {
+        let at = Pointer::root().join("aws").join("region");
+        checker.push(at, FindingKind::PartnerCentralRegion { region: region.to_string() });
     }
     checker.findings
 }

@@ -472,6 +472,12 @@ pub fn from_finding(source: &SourceFile, doc: &Node, finding: &Finding) -> Diagn
                     .into(),
             ));
         }
+        FindingKind::PartnerCentralRegion { .. } => {
+            d = d.hint(Some(
+                "use `region: us-east-1` (a playbook that also works CodePipeline jobs elsewhere can run as two playbooks)"
+                    .to_string(),
+            ));
+        }
         FindingKind::ShellInterpolation { expression } => {
             let name = env_name(expression);
             d = d.hint(Some(format!(
@@ -512,6 +518,7 @@ fn finding_code(kind: &FindingKind) -> &'static str {
         FindingKind::ZeroDuration => "zero-duration",
         FindingKind::LiteralSecret { .. } => "literal-secret",
         FindingKind::ShellInterpolation { .. } => "shell-interpolation",
+        FindingKind::PartnerCentralRegion { .. } => "partner-central-region",
     }
 }
 

@@ -91,6 +91,10 @@ pub enum Event {
         error: String,
         http_status: Option<u16>,
         request_id: Option<String>,
+        /// The SDK's full account of the error, masked: shown at `-vv` on the plain display,
+        /// left out of JSON events (`error` is what people and tools read).
+        #[serde(skip_serializing)]
+        detail: Option<String>,
     },
     ItemFinished {
         step: String,

@@ -177,14 +177,9 @@ async fn fetch(
         .await
         .map_err(io)?;
     let mut body = output.body.into_async_read().take(limit + 1);
-    let copied = tokio::io::copy(&mut body, &mut file).await.map_err(|e| CallError {
-        class: ErrorClass::Connection,
-        code: None,
-        message: format!("the download broke off: {e}"),
-        status: None,
-        request_id: None,
-        ambiguous: false,
-    })?;
+    let copied = tokio::io::copy(&mut body, &mut file)
+        .await
+        .map_err(|e| CallError::new(ErrorClass::Connection, format!("the download broke off: {e}")))?;
     if copied > limit {
         return Err(CallError::client(
             "ArchiveError",

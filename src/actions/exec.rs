@@ -344,14 +344,7 @@ impl Ran {
         } else {
             format!("the program {what}: {tail}")
         };
-        CallError {
-            class: ErrorClass::ExitCode,
-            code: Some(code),
-            message,
-            status: None,
-            request_id: None,
-            ambiguous: false,
-        }
+        CallError { code: Some(code), ..CallError::new(ErrorClass::ExitCode, message) }
     }
 }
 

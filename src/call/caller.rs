@@ -200,14 +200,7 @@ mod tests {
     use std::time::Duration;
 
     fn failure(class: ErrorClass, code: &str) -> CallError {
-        CallError {
-            class,
-            code: Some(code.into()),
-            message: "no".into(),
-            status: None,
-            request_id: None,
-            ambiguous: false,
-        }
+        CallError { code: Some(code.into()), ..CallError::new(class, "no") }
     }
 
     #[tokio::test(start_paused = true)]

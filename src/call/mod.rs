@@ -5,6 +5,7 @@
 //! actions. Nothing here knows about steps, items or the journal.
 
 mod caller;
+pub mod describe;
 mod limiter;
 mod retry;
 

@@ -11,6 +11,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use rand::Rng;
 
+use super::describe::{self, Transport};
 use crate::playbook::{Jitter, RetrySpec};
 
 /// Codes that mean "slow down".
@@ -72,34 +73,48 @@ pub struct CallError {
     /// The request may have been applied although no answer came (a timeout or a dropped
     /// connection after sending).
     pub ambiguous: bool,
+    /// How the request failed to get a readable answer, when it did not.
+    pub transport: Option<Transport>,
+    /// The SDK's full account of the error (its `Debug` structures), for `-vv` only: never in
+    /// `message`, which is what people read.
+    pub detail: Option<String>,
+    /// Whether [`super::describe::explain`] has put the endpoint and hints in `message`.
+    pub explained: bool,
 }
 
 impl CallError {
-    pub fn client(code: &str, message: impl Into<String>) -> Self {
+    /// An error of `class` with `message` and nothing else known.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
         Self {
-            class: ErrorClass::Client,
-            code: Some(code.to_string()),
+            class,
+            code: None,
             message: message.into(),
             status: None,
             request_id: None,
             ambiguous: false,
+            transport: None,
+            detail: None,
+            explained: false,
         }
+    }
+
+    pub fn client(code: &str, message: impl Into<String>) -> Self {
+        Self { code: Some(code.to_string()), ..Self::new(ErrorClass::Client, message) }
     }
 
     pub fn timeout(after: Duration) -> Self {
         Self {
-            class: ErrorClass::Timeout,
-            code: None,
-            message: format!("no answer within {}", humantime::format_duration(after)),
-            status: None,
-            request_id: None,
             ambiguous: true,
+            ..Self::new(
+                ErrorClass::Timeout,
+                format!("no answer within {}", humantime::format_duration(after)),
+            )
         }
     }
 
     /// The run was stopped before the item finished: it is left for `--resume`.
     pub fn stopped() -> Self {
-        Self::transport(ErrorClass::Stopped, "the run was stopped before this item finished".into())
+        Self::new(ErrorClass::Stopped, "the run was stopped before this item finished")
     }
 
     pub fn code(&self) -> Option<&str> {
@@ -113,11 +128,27 @@ impl CallError {
         R: fmt::Debug + 'static,
         SdkError<E, R>: std::error::Error,
     {
-        let message = aws_smithy_types::error::display::DisplayErrorContext(error).to_string();
-        match error {
+        let detail = Some(aws_smithy_types::error::display::DisplayErrorContext(error).to_string());
+        let described = match error {
             SdkError::ServiceError(service) => {
                 let code = service.err().code().map(str::to_string);
                 let status = raw_status(service.raw());
+                if code.is_none() {
+                    // An error answer without a code: not the service's shape.
+                    let body =
+                        raw_body(service.raw()).map(|b| describe::body_start(b, 120)).unwrap_or_default();
+                    let class = if status.is_some_and(|s| s >= 500) {
+                        ErrorClass::Transient
+                    } else {
+                        ErrorClass::Client
+                    };
+                    return Self {
+                        status,
+                        transport: Some(Transport::Unreadable),
+                        detail,
+                        ..Self::new(class, unreadable(status, &body))
+                    };
+                }
                 let class = if code.as_deref() == Some("ServiceQuotaExceededException") {
                     ErrorClass::QuotaExhausted
                 } else if code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
@@ -129,33 +160,68 @@ impl CallError {
                 } else {
                     ErrorClass::Client
                 };
+                let message =
+                    service.err().message().map_or_else(|| code.clone().unwrap_or_default(), str::to_string);
+                Self { code, status, request_id: aws_request_id(service.err()), ..Self::new(class, message) }
+            }
+            SdkError::TimeoutError(_) => Self {
+                ambiguous: true,
+                transport: Some(Transport::Timeout),
+                ..Self::new(ErrorClass::Timeout, Transport::Timeout.summary())
+            },
+            SdkError::DispatchFailure(failure) => {
+                let kind = match describe::transport(error) {
+                    Transport::Other | Transport::Closed if failure.is_timeout() => Transport::Timeout,
+                    kind => kind,
+                };
+                let class =
+                    if kind == Transport::Timeout { ErrorClass::Timeout } else { ErrorClass::Connection };
+                // A connection that closed after the request went out may have applied it.
                 Self {
-                    class,
-                    message: service.err().message().map_or(message, str::to_string),
-                    code,
-                    status,
-                    request_id: aws_request_id(service.err()),
-                    ambiguous: false,
+                    ambiguous: !failure.is_user(),
+                    transport: Some(kind),
+                    ..Self::new(class, transport_message(kind, error))
                 }
             }
-            SdkError::TimeoutError(_) => {
-                Self { ambiguous: true, ..Self::transport(ErrorClass::Timeout, message) }
+            SdkError::ResponseError(response) => {
+                let status = raw_status(response.raw());
+                let body = raw_body(response.raw()).map(|b| describe::body_start(b, 120)).unwrap_or_default();
+                Self {
+                    ambiguous: true,
+                    status,
+                    transport: Some(Transport::Unreadable),
+                    ..Self::new(ErrorClass::Connection, unreadable(status, &body))
+                }
             }
-            SdkError::DispatchFailure(failure) => {
-                let class = if failure.is_timeout() { ErrorClass::Timeout } else { ErrorClass::Connection };
-                // A connection that closed after the request went out may have applied it.
-                Self { ambiguous: !failure.is_user(), ..Self::transport(class, message) }
-            }
-            SdkError::ResponseError(_) => {
-                Self { ambiguous: true, ..Self::transport(ErrorClass::Connection, message) }
-            }
-            _ => Self::transport(ErrorClass::Client, message),
-        }
+            _ => Self::new(ErrorClass::Client, describe::chain(error)),
+        };
+        Self { detail, ..described }
     }
+}
 
-    fn transport(class: ErrorClass, message: String) -> Self {
-        Self { class, code: None, message, status: None, request_id: None, ambiguous: false }
+/// What went wrong on the way, and its root cause when that says more.
+fn transport_message(kind: Transport, error: &(dyn std::error::Error + 'static)) -> String {
+    let chain = describe::chain(error);
+    let root = chain.rsplit(": ").next().unwrap_or_default();
+    if root.is_empty() || root.to_ascii_lowercase().contains(kind.summary()) {
+        kind.summary().to_string()
+    } else {
+        format!("{}: {root}", kind.summary())
     }
+}
+
+fn unreadable(status: Option<u16>, body: &str) -> String {
+    let status = status.map_or("no HTTP status".to_string(), |s| format!("HTTP {s}"));
+    match body {
+        "" => format!("{status}, empty body"),
+        body => format!("{status}, body begins `{body}`"),
+    }
+}
+
+fn raw_body<R: fmt::Debug + 'static>(raw: &R) -> Option<&[u8]> {
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<aws_smithy_runtime_api::http::Response>()
+        .and_then(|r| r.body().bytes())
 }
 
 fn raw_status<R: fmt::Debug + 'static>(raw: &R) -> Option<u16> {
@@ -289,14 +355,7 @@ mod tests {
     use std::time::Duration;
 
     fn error(class: ErrorClass, code: Option<&str>) -> CallError {
-        CallError {
-            class,
-            code: code.map(str::to_string),
-            message: String::new(),
-            status: None,
-            request_id: None,
-            ambiguous: false,
-        }
+        CallError { code: code.map(str::to_string), ..CallError::new(class, "") }
     }
 
     #[test]

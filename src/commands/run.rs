@@ -248,7 +248,10 @@ pub async fn execute(
     let clients = if playbook.services().is_empty() {
         Ok(aws::Clients::unconfigured())
     } else {
-        aws::clients(&options).await
+        aws::clients(&options).await.and_then(|clients| {
+            aws::check_region(&clients, &playbook.services())?;
+            Ok(clients)
+        })
     };
     let clients = match clients {
         Ok(clients) => clients,

@@ -15,6 +15,22 @@ use crate::journal::{AttemptRecord, ItemRecord};
 use crate::playbook::Pointer;
 
 impl Engine {
+    /// What an error message needs to know about the action's calls: the operation, the IAM
+    /// action behind it, the endpoint URL.
+    fn call_site(&self, kind: ActionKind) -> crate::call::describe::CallSite {
+        use crate::actions::Service;
+        let service = kind.service();
+        crate::call::describe::CallSite {
+            operation: kind.operation(),
+            iam_action: match service {
+                Some(Service::CodePipeline) => Some(format!("codepipeline:{}", kind.operation())),
+                Some(Service::PartnerCentralSelling) => Some(format!("partnercentral:{}", kind.operation())),
+                Some(Service::S3) | None => None,
+            },
+            endpoint: service.and_then(|s| self.clients.endpoint(s)),
+        }
+    }
+
     /// The input as the journal keeps it: masked, and never a secret input (a CodePipeline
     /// client token, what `exec` passes in `env`), even one written literally.
     fn journaled_input(&self, kind: ActionKind, input: &Value) -> Value {
@@ -180,15 +196,17 @@ impl Engine {
         let reporter = self.reporter.clone();
         let masker = self.masker.clone();
         let step_id = plan.id.clone();
+        let site = self.call_site(plan.kind);
         let on_retry = |notice: &RetryNotice| {
+            let error = &crate::call::describe::explain(&notice.error, &site);
             attempt_log.lock().unwrap_or_else(|e| e.into_inner()).push(AttemptRecord {
                 attempt: notice.attempt,
                 at: crate::journal::now(),
-                outcome: notice.error.class.name().to_string(),
-                error_code: notice.error.code.clone(),
-                http_status: notice.error.status,
-                request_id: notice.error.request_id.clone(),
-                message: Some(masker.mask(&notice.error.message)),
+                outcome: error.class.name().to_string(),
+                error_code: error.code.clone(),
+                http_status: error.status,
+                request_id: error.request_id.clone(),
+                message: Some(masker.mask(&error.message)),
                 delay_ms: Some(notice.delay.as_millis() as u64),
             });
             reporter.report(&Event::Retrying {
@@ -197,10 +215,11 @@ impl Engine {
                 attempt: notice.attempt,
                 max_attempts: notice.max_attempts,
                 delay: notice.delay,
-                class: notice.error.class.name(),
-                error: masker.mask(&notice.error.to_string()),
-                http_status: notice.error.status,
-                request_id: notice.error.request_id.clone(),
+                class: error.class.name(),
+                error: masker.mask(&error.to_string()),
+                http_status: error.status,
+                request_id: error.request_id.clone(),
+                detail: error.detail.as_deref().map(|d| masker.mask(d)),
             });
         };
         let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
@@ -225,14 +244,7 @@ impl Engine {
                 finish(ItemStatus::Succeeded, attempts, output, None)
             }
             Outcome::Skipped { output, reason } => {
-                let note = CallError {
-                    class: ErrorClass::Client,
-                    code: None,
-                    message: reason,
-                    status: None,
-                    request_id: None,
-                    ambiguous: false,
-                };
+                let note = CallError::new(ErrorClass::Client, reason);
                 finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note))
             }
             // Stopped before it finished: not journaled, so `--resume` runs it again (with
@@ -264,6 +276,7 @@ impl Engine {
                 (report, Value::Null)
             }
             Outcome::Failed { error, output } => {
+                let error = crate::call::describe::explain(&error, &site);
                 finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))
             }
         };

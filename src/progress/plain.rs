@@ -114,8 +114,18 @@ pub fn attempts_text(attempts: u32) -> String {
 
 /// The line of a retry, more detailed at `-vv`.
 pub fn retry_text(event: &Event, level: Level) -> Option<String> {
-    let Event::Retrying { step, item, attempt, max_attempts, delay, error, http_status, request_id, .. } =
-        event
+    let Event::Retrying {
+        step,
+        item,
+        attempt,
+        max_attempts,
+        delay,
+        error,
+        http_status,
+        request_id,
+        detail,
+        ..
+    } = event
     else {
         return None;
     };
@@ -130,6 +140,9 @@ pub fn retry_text(event: &Event, level: Level) -> Option<String> {
         }
         if let Some(id) = request_id {
             line.push_str(&format!(" [request {id}]"));
+        }
+        if let Some(detail) = detail {
+            line.push_str(&format!("\n    SDK detail: {detail}"));
         }
     }
     Some(line)

@@ -4,6 +4,7 @@ mod artifacts;
 mod aws_cli;
 mod cli;
 mod emulator_sdk;
+mod errors;
 mod examples;
 mod exec;
 mod fixtures;

@@ -403,7 +403,7 @@ fn missing_aws_configuration_exits_4_with_the_fix() {
     let no_credentials =
         Test::new().file("p.yaml", playbook).args(["run", "p.yaml", "--region", "us-east-1"]).run().code(4);
     assert!(
-        no_credentials.stderr.starts_with("handoff: error: no AWS credentials were found: "),
+        no_credentials.stderr.starts_with("handoff: error: no AWS credentials were found\n  tried: "),
         "{}",
         no_credentials.stderr
     );
