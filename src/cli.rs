@@ -222,8 +222,12 @@ pub struct RunArgs {
     pub vars: Vec<String>,
 
     /// Render every call the run would make, with secrets masked, and send nothing
-    #[arg(long)]
+    #[arg(long, conflicts_with = "review")]
     pub dry_run: bool,
+
+    /// Send only the calls that read (list, get), so `when:` decides on real data; show what every write would send, and send no write (nothing is journaled; with --report, a row per decision)
+    #[arg(long)]
+    pub review: bool,
 
     /// The AWS Region (overrides the playbook's `aws.region`)
     #[arg(long)]

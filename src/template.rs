@@ -15,7 +15,7 @@ pub const ROOT_NAMES: &[&str] = &["vars", "secrets", "env", "item", "index", "st
 
 /// minijinja's global functions and loop helpers, which are not data.
 const BUILTIN_NAMES: &[&str] =
-    &["range", "dict", "namespace", "debug", "loop", "caller", "varargs", "kwargs"];
+    &["range", "dict", "namespace", "debug", "loop", "caller", "varargs", "kwargs", "now"];
 
 /// The fields of `run`.
 pub const RUN_FIELDS: &[&str] = &["id", "started_at", "playbook"];
@@ -39,7 +39,29 @@ pub fn environment() -> Environment<'static> {
     // Playbook values are not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("origin", origin);
+    env.add_filter("days_since", |text: String| days_from_now(&text).map(|d| -d));
+    env.add_filter("days_until", |text: String| days_from_now(&text));
+    env.add_function("now", || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     env
+}
+
+/// Days from now to `text` (an ISO 8601 timestamp as the APIs print them, or a date),
+/// fractional; negative when it lies in the past. `"{{ item.ExpirationDate | days_until }}"`
+/// and `days_since` compare dates as dates: `when: "{{ item.InvitationDate | days_since > 30 }}"`.
+fn days_from_now(text: &str) -> Result<f64, minijinja::Error> {
+    let at = chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        })
+        .map_err(|_| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("`{text}` is not a date: expected 2026-11-23T10:00:00Z or 2026-11-23"),
+            )
+        })?;
+    Ok((at - chrono::Utc::now()).num_seconds() as f64 / 86_400.0)
 }
 
 /// `{{ item | origin }}`: the item a chain of results started from. A step that iterates an
@@ -100,6 +122,22 @@ mod tests {
         let render = |source: &str| env.render_str(source, &ctx).unwrap();
         assert_eq!(render("{{ (item | origin).id }}"), "job-1");
         assert_eq!(render("{{ (plain | origin).id }}"), "job-1");
+    }
+
+    #[test]
+    fn dates_compare_as_dates() {
+        let env = environment();
+        let past = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
+        let soon =
+            (chrono::Utc::now() + chrono::Duration::hours(36)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let ctx = minijinja::context! { past => past, soon => soon };
+        let render = |source: &str| env.render_str(source, &ctx).unwrap();
+        assert_eq!(render("{{ past | days_since > 30 }}"), "True");
+        assert_eq!(render("{{ soon | days_until < 7 and soon | days_until > 1 }}"), "True");
+        assert_eq!(render("{{ '2020-01-01' | days_since > 365 }}"), "True");
+        let error = env.render_str("{{ 'soon' | days_until }}", &ctx).unwrap_err();
+        assert!(error.to_string().contains("`soon` is not a date"), "{error}");
+        assert!(render("{{ now() }}").ends_with('Z'));
     }
 
     #[test]

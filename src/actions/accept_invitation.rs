@@ -23,6 +23,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: Some(super::QuotaGroup::PartnerCentralWrites),
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/accept-invitation.schema.json"),
+    changes: true,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

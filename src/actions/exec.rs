@@ -36,6 +36,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: None,
     secret_inputs: &["env", "stdin"],
     schema: include_str!("../../schemas/actions/exec.schema.json"),
+    changes: true,
 };
 
 /// The most of stdout kept; the rest is read and dropped (`stdout_truncated` says so).

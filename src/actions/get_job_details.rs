@@ -13,6 +13,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: None,
     secret_inputs: &["client-token"],
     schema: include_str!("../../schemas/actions/get-job-details.schema.json"),
+    changes: false,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

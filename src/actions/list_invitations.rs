@@ -13,6 +13,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: Some(super::QuotaGroup::PartnerCentralReads),
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/list-invitations.schema.json"),
+    changes: false,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -20,10 +20,12 @@ pub mod accept_invitation;
 pub mod acknowledge;
 pub mod download_artifacts;
 pub mod exec;
+pub mod get_invitation;
 pub mod get_job_details;
 mod job_artifacts;
 pub mod list_invitations;
 pub mod poll_jobs;
+pub mod reject_invitation;
 pub mod report_failure;
 pub mod report_success;
 pub mod upload_artifacts;
@@ -49,6 +51,9 @@ pub struct ActionSpec {
     pub secret_inputs: &'static [&'static str],
     /// Its input's JSON Schema (`schemas/actions/<name>.schema.json`), embedded.
     pub schema: &'static str,
+    /// Whether it changes anything (a write, a program, a poll that dispatches jobs):
+    /// `--review` sends only the actions that do not.
+    pub changes: bool,
 }
 
 /// The table of actions: each line is a variant of [`Action`] and [`ActionKind`] and the
@@ -112,6 +117,8 @@ actions! {
     ReportFailure => report_failure,
     ListInvitations => list_invitations,
     AcceptInvitation => accept_invitation,
+    GetInvitation => get_invitation,
+    RejectInvitation => reject_invitation,
     WaitForAcceptance => wait_for_acceptance,
 }
 

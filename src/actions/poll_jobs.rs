@@ -12,6 +12,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: None,
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/poll-jobs.schema.json"),
+    changes: true,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

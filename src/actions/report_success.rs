@@ -13,6 +13,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: None,
     secret_inputs: &["client-token"],
     schema: include_str!("../../schemas/actions/report-success.schema.json"),
+    changes: true,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

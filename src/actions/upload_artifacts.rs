@@ -23,6 +23,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: None,
     secret_inputs: &["job/data/artifactCredentials"],
     schema: include_str!("../../schemas/actions/upload-artifacts.schema.json"),
+    changes: true,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -15,6 +15,7 @@ pub const SPEC: super::ActionSpec = super::ActionSpec {
     quota: Some(super::QuotaGroup::PartnerCentralReads),
     secret_inputs: &[],
     schema: include_str!("../../schemas/actions/wait-for-acceptance.schema.json"),
+    changes: false,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -162,7 +162,13 @@ impl CallError {
                 };
                 let message =
                     service.err().message().map_or_else(|| code.clone().unwrap_or_default(), str::to_string);
-                Self { code, status, request_id: aws_request_id(service.err()), ..Self::new(class, message) }
+                // The code and message are the whole story: no SDK detail to add.
+                return Self {
+                    code,
+                    status,
+                    request_id: aws_request_id(service.err()),
+                    ..Self::new(class, message)
+                };
             }
             SdkError::TimeoutError(_) => Self {
                 ambiguous: true,

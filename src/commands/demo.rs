@@ -109,6 +109,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             };
             let settings = RunSettings {
                 dry_run: false,
+                review: false,
                 concurrency: None,
                 resume: None,
                 // The demo keeps its journal in its own folder, out of the user's history.

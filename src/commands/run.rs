@@ -114,9 +114,11 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
     let mode = args.output.progress;
     let settings = RunSettings {
         dry_run: args.dry_run,
+        review: args.review,
         concurrency: args.concurrency.map(|c| c as usize),
         resume: args.resume.clone(),
-        journal: Some(journal.clone()),
+        // A review sends no write, so it must not journal its items as done.
+        journal: (!args.review).then(|| journal.clone()),
         arguments: std::env::args().skip(1).collect(),
         reporter: Arc::new(move || progress::reporter(mode, level, color)),
         report: args.report.clone(),
@@ -147,6 +149,8 @@ pub fn journal_path(state: &crate::cli::StateArgs) -> Result<PathBuf, Exit> {
 pub struct RunSettings {
     /// Render every call and send nothing.
     pub dry_run: bool,
+    /// `--review`: send the reads only (`Engine::review`).
+    pub review: bool,
     /// `--concurrency`: caps every `for-each`.
     pub concurrency: Option<usize>,
     /// `--resume RUN_ID`.
@@ -381,6 +385,7 @@ async fn run_once(
         cancel: stop.cancel.clone(),
         recorder: session.as_ref().map(|s| s.recorder.clone()),
         replay: session.as_mut().map(|s| std::mem::take(&mut s.replay)).unwrap_or_default(),
+        review: settings.review,
     });
     let report = engine.run(&input).await;
     reporter.finish();

@@ -74,6 +74,76 @@ pub struct InvitationFixture {
     pub sender: Option<String>,
     pub company: Option<String>,
     pub payload_type: Option<String>,
+    /// When it was sent, in days before now (default: a minute apart, in list order).
+    pub invited_days_ago: Option<f64>,
+    /// When it expires, in days from now (negative: in the past).
+    pub expires_in_days: Option<f64>,
+    /// The customer's company name and expected monthly spend (USD) in its payload.
+    pub customer: Option<String>,
+    pub spend: Option<u64>,
+}
+
+const INDUSTRIES: [&str; 10] = [
+    "Software and Internet",
+    "Financial Services",
+    "Healthcare",
+    "Retail",
+    "Manufacturing",
+    "Media and Entertainment",
+    "Education",
+    "Government",
+    "Telecommunications",
+    "Automotive",
+];
+const COUNTRIES: [&str; 8] = ["US", "DE", "JP", "BR", "IN", "GB", "FR", "AU"];
+const CUSTOMERS: [&str; 12] = [
+    "Northwind Traders",
+    "Contoso Health",
+    "Fabrikam Motors",
+    "Tailspin Toys",
+    "Wide World Importers",
+    "Adventure Works",
+    "Litware Labs",
+    "Proseware Bank",
+    "Woodgrove Retail",
+    "Alpine Ski House",
+    "Blue Yonder Airlines",
+    "Coho Vineyard",
+];
+const SPENDS: [u64; 5] = [500, 2500, 8000, 20000, 60000];
+
+/// The `Payload` GetEngagementInvitation answers for the `i`th invitation: an opportunity
+/// (customer, project, expected spend, the AWS contact) or a lead (customer, the interaction
+/// it came from). Chosen from `i`, so ids drawn from the seeded generator stay the same.
+fn payload(i: usize, fixture: &InvitationFixture, payload_type: &str, title: &str) -> serde_json::Value {
+    use serde_json::json;
+    let company = fixture.customer.clone().unwrap_or_else(|| match i / CUSTOMERS.len() {
+        0 => CUSTOMERS[i % CUSTOMERS.len()].to_string(),
+        n => format!("{} {}", CUSTOMERS[i % CUSTOMERS.len()], n + 1),
+    });
+    let website = format!("https://www.{}.example", company.to_lowercase().replace(' ', "-"));
+    let (industry, country) = (INDUSTRIES[(i * 3) % INDUSTRIES.len()], COUNTRIES[(i * 5) % COUNTRIES.len()]);
+    let spend = fixture.spend.unwrap_or(SPENDS[(i * 7) % SPENDS.len()]);
+    if payload_type == "LeadInvitation" {
+        return json!({"LeadInvitation": {
+            "Customer": {"Industry": industry, "CompanyName": company, "WebsiteUrl": website,
+                         "CountryCode": country, "AwsMaturity": "Intermediate",
+                         "MarketSegment": (["Enterprise", "Large", "Medium", "Small"][i % 4])},
+            "Interaction": {"SourceType": "Event", "SourceId": format!("evt-{i:05}"), "SourceName": "AWS Summit",
+                            "Usecase": "Migration", "ContactBusinessTitle": "CTO"},
+        }});
+    }
+    json!({"OpportunityInvitation": {
+        "SenderContacts": [{"Email": format!("pdm{}@amazon.example", i % 17), "FirstName": "Sam",
+                            "LastName": (["Rivera", "Chen", "Okafor", "Müller"][i % 4]),
+                            "BusinessTitle": "Partner Development Manager"}],
+        "ReceiverResponsibilities": ["Co-Sell Facilitator"],
+        "Customer": {"Industry": industry, "CompanyName": company, "WebsiteUrl": website, "CountryCode": country},
+        "Project": {"BusinessProblem": format!("{company} wants to move its workloads to AWS."),
+                    "Title": title, "TargetCompletionDate": "2027-06-30",
+                    "ExpectedCustomerSpend": [{"Amount": spend.to_string(), "CurrencyCode": "USD",
+                                               "Frequency": "Monthly", "TargetCompany": "AWS"}]},
+    }})
 }
 
 /// `--generate jobs=N,invitations=M,failing=P%,expired=P%,accepted=P%,rejected=P%`.
@@ -187,10 +257,22 @@ impl Fixtures {
             } else {
                 "PENDING"
             };
+            // Sent over the last 45 days, in list order; a third are leads; pending ones expire
+            // within a month, some within days; expired ones expired in the last ten days.
+            let invited_days_ago = 45.0 * (n - x) / n.max(1.0);
+            let expires_in_days = if status == "EXPIRED" {
+                -((i % 10) as f64 + 1.0).min(invited_days_ago / 2.0)
+            } else {
+                ((i * 7) % 30) as f64 + 0.5
+            };
+            let lead = i % 3 == 2;
             self.invitations.push(InvitationFixture {
                 status: Some(status.into()),
-                title: Some(format!("Opportunity {}", i + 1)),
+                title: Some(format!("{} {}", if lead { "Lead" } else { "Opportunity" }, i + 1)),
                 sender: Some(format!("{:012}", 100_000_000_000u64 + rng.random_range(0..899_999_999_999u64))),
+                payload_type: Some(if lead { "LeadInvitation" } else { "OpportunityInvitation" }.into()),
+                invited_days_ago: Some(invited_days_ago),
+                expires_in_days: Some(expires_in_days),
                 ..InvitationFixture::default()
             });
         }
@@ -269,24 +351,38 @@ impl Fixtures {
             let status = InvitationStatus::parse(status_text).ok_or_else(|| {
                 format!("invitation {}: `{status_text}` is not PENDING, ACCEPTED, EXPIRED or REJECTED", i + 1)
             })?;
-            let invited_at = now - ChronoDuration::minutes((self.invitations.len() - i) as i64);
-            let expires_at = if status == InvitationStatus::Expired {
-                invited_at - ChronoDuration::days(1)
-            } else {
-                invited_at + ChronoDuration::days(15)
+            let days = |d: f64| ChronoDuration::seconds((d * 86_400.0) as i64);
+            let invited_at = match fixture.invited_days_ago {
+                Some(ago) => now - days(ago),
+                None => now - ChronoDuration::minutes((self.invitations.len() - i) as i64),
             };
+            let expires_at = match (fixture.expires_in_days, status) {
+                (Some(until), _) => now + days(until),
+                (None, InvitationStatus::Expired) => invited_at - ChronoDuration::days(1),
+                (None, _) => invited_at + ChronoDuration::days(15),
+            };
+            let title = fixture.title.clone().unwrap_or_else(|| format!("Opportunity {}", i + 1));
+            let payload_type = fixture.payload_type.clone().unwrap_or_else(|| "OpportunityInvitation".into());
+            if !["OpportunityInvitation", "LeadInvitation"].contains(&payload_type.as_str()) {
+                return Err(format!(
+                    "invitation {}: `{payload_type}` is not OpportunityInvitation or LeadInvitation",
+                    i + 1
+                ));
+            }
             invitations.push(Invitation {
                 id: fixture.id.clone().unwrap_or_else(|| format!("engi-{}", alnum(rng, 13))),
                 catalog: fixture.catalog.clone().unwrap_or_else(|| "AWS".into()),
                 status,
                 engagement_id: format!("eng-{}", alnum(rng, 14)),
-                title: fixture.title.clone().unwrap_or_else(|| format!("Opportunity {}", i + 1)),
+                payload: payload(i, fixture, &payload_type, &title),
+                title,
                 invited_at,
                 expires_at,
                 sender_account: fixture.sender.clone().unwrap_or_else(|| "999999999999".into()),
                 sender_company: fixture.company.clone().unwrap_or_else(|| "Amazon Web Services".into()),
-                payload_type: fixture.payload_type.clone().unwrap_or_else(|| "OpportunityInvitation".into()),
+                payload_type,
                 account: account.to_string(),
+                rejection_reason: None,
             });
         }
         Ok((jobs, invitations))

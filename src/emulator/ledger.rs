@@ -34,6 +34,10 @@ pub enum Change {
     InvitationAccepted {
         invitation: String,
     },
+    InvitationRejected {
+        invitation: String,
+        reason: Option<String>,
+    },
     /// An object written to the artifact bucket, by a job's credentials (`job`) or the
     /// account's; `job_acknowledged` says whether that job had been acknowledged.
     ArtifactWritten {

@@ -26,6 +26,10 @@ static ACCOUNT: LazyLock<Regex> =
 static TASK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("^(arn:.*|task-[0-9a-z]{13})$").expect("valid pattern"));
 static OPPORTUNITY: LazyLock<Regex> = LazyLock::new(|| Regex::new("^O[0-9]{1,19}$").expect("valid pattern"));
+/// The model's pattern for RejectionReason (printable characters, 1-80 of them).
+static REJECTION_REASON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("^[\\x{0020}-\\x{007E}\\x{00A0}-\\x{D7FF}\\x{E000}-\\x{FFFD}]+$").expect("valid pattern")
+});
 static CLIENT_TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new("^.{1,255}$").expect("valid pattern"));
 /// Tag keys and values share a character set; their lengths are checked apart (a counted
 /// repetition of Unicode classes would make a needlessly large automaton).
@@ -75,6 +79,10 @@ pub struct Invitation {
     pub payload_type: String,
     /// The account that received the invitation (the emulator's account).
     pub account: String,
+    /// What GetEngagementInvitation answers as `Payload`: the customer, the project and its
+    /// expected spend, the contacts (`fixtures::payload`).
+    pub payload: Value,
+    pub rejection_reason: Option<String>,
 }
 
 impl Invitation {
@@ -290,17 +298,41 @@ impl Engagements {
         let identifier = input.matching("Identifier", true, (1, 255), &INVITATION)?.unwrap_or_default();
         let invitation = &self.invitations[self.invitation(account, catalog, identifier)?];
         let mut answer = invitation.summary();
-        answer["InvitationMessage"] = json!("An AWS opportunity for you");
-        answer["Payload"] = json!({"OpportunityInvitation": {
-            "ReceiverResponsibilities": ["Co-Sell Facilitator"],
-            "Customer": {"Industry": "Software and Internet", "CompanyName": invitation.sender_company,
-                         "WebsiteUrl": "https://example.com", "CountryCode": "US"},
-            "Project": {"BusinessProblem": "The customer wants to move its workloads to AWS.",
-                        "Title": invitation.title, "TargetCompletionDate": "2027-06-30",
-                        "ExpectedCustomerSpend": [{"Amount": "1000", "CurrencyCode": "USD",
-                                                   "Frequency": "Monthly", "TargetCompany": "AWS"}]},
-        }});
+        answer["InvitationMessage"] =
+            json!(format!("{} invites you to {}", invitation.sender_company, invitation.title));
+        answer["Payload"] = invitation.payload.clone();
+        if let Some(reason) = &invitation.rejection_reason {
+            answer["RejectionReason"] = json!(reason);
+        }
         Ok(answer)
+    }
+
+    /// RejectEngagementInvitation: a PENDING invitation becomes REJECTED, with the reason.
+    /// Any other status is a ConflictException naming it (the API documents Conflict).
+    pub fn reject(&mut self, account: &str, body: &Value) -> Result<(Value, Vec<Change>), ApiError> {
+        let input = Input::new(body)?;
+        let catalog = input.matching("Catalog", true, (1, usize::MAX), &CATALOG)?.unwrap_or_default();
+        let identifier = input.matching("Identifier", true, (1, 255), &INVITATION)?.unwrap_or_default();
+        let reason =
+            input.matching("RejectionReason", false, (1, 80), &REJECTION_REASON)?.map(str::to_string);
+        let index = self.invitation(account, catalog, identifier)?;
+        let being_accepted = self.by_invitation.contains_key(&self.invitations[index].id);
+        let invitation = &mut self.invitations[index];
+        if invitation.status != InvitationStatus::Pending || being_accepted {
+            let status = if invitation.status == InvitationStatus::Pending {
+                "being accepted"
+            } else {
+                invitation.status.name()
+            };
+            return Err(ApiError::new(
+                409,
+                "ConflictException",
+                format!("Engagement invitation {} cannot be rejected: it is {status}", invitation.id),
+            ));
+        }
+        invitation.status = InvitationStatus::Rejected;
+        invitation.rejection_reason = reason.clone();
+        Ok((json!({}), vec![Change::InvitationRejected { invitation: invitation.id.clone(), reason }]))
     }
 
     pub fn start_accept(

@@ -18,10 +18,11 @@ pub enum Operation {
     GetEngagementInvitation,
     StartEngagementByAcceptingInvitationTask,
     ListEngagementByAcceptingInvitationTasks,
+    RejectEngagementInvitation,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::PollForThirdPartyJobs,
         Operation::GetThirdPartyJobDetails,
         Operation::AcknowledgeThirdPartyJob,
@@ -31,6 +32,7 @@ impl Operation {
         Operation::GetEngagementInvitation,
         Operation::StartEngagementByAcceptingInvitationTask,
         Operation::ListEngagementByAcceptingInvitationTasks,
+        Operation::RejectEngagementInvitation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Operation {
             Operation::GetEngagementInvitation => "GetEngagementInvitation",
             Operation::StartEngagementByAcceptingInvitationTask => "StartEngagementByAcceptingInvitationTask",
             Operation::ListEngagementByAcceptingInvitationTasks => "ListEngagementByAcceptingInvitationTasks",
+            Operation::RejectEngagementInvitation => "RejectEngagementInvitation",
         }
     }
 

@@ -112,7 +112,10 @@ impl World {
 
     fn quota(&mut self, operation: Operation, account: &str, now: Instant) -> Result<(), ApiError> {
         let kind = match operation {
-            Operation::StartEngagementByAcceptingInvitationTask => QuotaKind::Accept,
+            // The write operations share one quota per account.
+            Operation::StartEngagementByAcceptingInvitationTask | Operation::RejectEngagementInvitation => {
+                QuotaKind::Accept
+            }
             op if op.is_read() => QuotaKind::Reads,
             _ => return Ok(()),
         };
@@ -167,6 +170,7 @@ impl World {
             Operation::ListEngagementByAcceptingInvitationTasks => {
                 self.engagements.list_tasks(account, body).map(none)
             }
+            Operation::RejectEngagementInvitation => self.engagements.reject(account, body),
         }
     }
 
@@ -195,7 +199,12 @@ impl World {
             .engagements
             .invitations()
             .iter()
-            .map(|i| json!({"id": i.id, "status": i.status.name(), "catalog": i.catalog}))
+            .map(|i| {
+                json!({"id": i.id, "status": i.status.name(), "catalog": i.catalog,
+                       "payload_type": i.payload_type, "invited_at": i.invited_at.to_rfc3339(),
+                       "expires_at": i.expires_at.to_rfc3339(), "payload": i.payload,
+                       "rejection_reason": i.rejection_reason})
+            })
             .collect();
         let tasks: Vec<Value> = self
             .engagements

@@ -192,6 +192,19 @@ impl Engine {
                 Some(CallError::client("InvalidInput", message)),
             );
         }
+        if self.review && plan.kind.spec().changes {
+            let mut shown = input.clone();
+            plan.kind.redact(&mut shown);
+            let shown = self.masker.mask_json(&shown);
+            let note = CallError {
+                code: Some("review".into()),
+                ..CallError::new(
+                    ErrorClass::Client,
+                    format!("would send {} {shown}; nothing was sent", plan.kind.operation()),
+                )
+            };
+            return finish(ItemStatus::Skipped, (0, 0), serde_json::json!({"would_send": shown}), Some(note));
+        }
         let [action_limiter, service_limiter] = self.limiters.of(plan.kind);
         let reporter = self.reporter.clone();
         let masker = self.masker.clone();

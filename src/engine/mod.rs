@@ -123,6 +123,8 @@ pub struct Engine {
     pub recorder: Option<Arc<RunRecorder>>,
     /// On `--resume`: what the journal holds, by step id and item key.
     pub replay: BTreeMap<String, BTreeMap<String, JournaledItem>>,
+    /// `--review`: actions that change anything are rendered, checked and not sent.
+    pub review: bool,
 }
 
 impl std::fmt::Debug for Engine {

@@ -142,7 +142,7 @@ pub fn retry_text(event: &Event, level: Level) -> Option<String> {
             line.push_str(&format!(" [request {id}]"));
         }
         if let Some(detail) = detail {
-            line.push_str(&format!("\n    SDK detail: {detail}"));
+            line.push_str(&format!(" [SDK: {detail}]"));
         }
     }
     Some(line)

@@ -541,3 +541,108 @@ fn artifact_credentials_reach_their_jobs_objects_and_no_others() {
     let summary = emulator.summary();
     assert_eq!(summary["outputs"][JOB1][0]["key"], out_key.as_str(), "{summary}");
 }
+
+/// Drops nulls, so the SDK path's output (every member, absent ones null) compares with the
+/// CLI's (absent members left out).
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// GetEngagementInvitation and RejectEngagementInvitation through botocore, and the SDK path
+/// (`get-invitation`) reading the same invitation: the same payload.
+#[test]
+fn invitation_details_and_rejection_agree_with_the_sdk_path() {
+    let emulator = CliEmulator::start(&["--fixtures", &fixtures()]);
+    let got = emulator
+        .aws(&[
+            "partnercentral-selling",
+            "get-engagement-invitation",
+            "--catalog",
+            "AWS",
+            "--identifier",
+            "engi-0000000000001",
+        ])
+        .ok();
+    assert_eq!(got["Status"], "PENDING");
+    assert!(got["Payload"]["OpportunityInvitation"]["Customer"]["CompanyName"].is_string(), "{got}");
+    assert!(
+        got["Payload"]["OpportunityInvitation"]["Project"]["ExpectedCustomerSpend"][0]["Amount"].is_string(),
+        "{got}"
+    );
+
+    let test = crate::helpers::Test::new()
+        .file("get.yaml", "version: 1\nname: get\nsteps:\n  - id: get\n    get-invitation: { catalog: AWS, identifier: engi-0000000000001 }\n")
+        .aws_env(&emulator.emulator);
+    let report = test.path().join("r.json");
+    let output = test
+        .command()
+        .args(["run", "get.yaml", "--endpoint-url", &emulator.url, "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let sdk = &rows[0]["output"];
+    for key in [
+        "Payload",
+        "Id",
+        "Status",
+        "InvitationDate",
+        "ExpirationDate",
+        "SenderCompanyName",
+        "EngagementTitle",
+        "Arn",
+    ] {
+        assert_eq!(without_nulls(&sdk[key]), got[key], "{key}");
+    }
+
+    emulator
+        .aws(&[
+            "partnercentral-selling",
+            "reject-engagement-invitation",
+            "--catalog",
+            "AWS",
+            "--identifier",
+            "engi-0000000000001",
+            "--rejection-reason",
+            "Unable to support",
+        ])
+        .ok();
+    let got = emulator
+        .aws(&[
+            "partnercentral-selling",
+            "get-engagement-invitation",
+            "--catalog",
+            "AWS",
+            "--identifier",
+            "engi-0000000000001",
+        ])
+        .ok();
+    assert_eq!(
+        (got["Status"].as_str(), got["RejectionReason"].as_str()),
+        (Some("REJECTED"), Some("Unable to support"))
+    );
+    emulator
+        .aws(&[
+            "partnercentral-selling",
+            "reject-engagement-invitation",
+            "--catalog",
+            "AWS",
+            "--identifier",
+            "engi-0000000000004",
+        ])
+        .error(
+            "ConflictException",
+            "RejectEngagementInvitation",
+            "Engagement invitation engi-0000000000004 cannot be rejected: it is ACCEPTED",
+        );
+    emulator
+        .aws(&["partnercentral-selling", "reject-engagement-invitation", "--catalog", "AWS", "--identifier", "engi-0000000000002", "--rejection-reason", &"x".repeat(81)])
+        .error("ValidationException", "RejectEngagementInvitation", &format!("1 validation error detected: Value '{}' at 'RejectionReason' failed to satisfy constraint: Member must have length less than or equal to 80", "x".repeat(81)));
+}

@@ -8,7 +8,7 @@ use pretty_assertions::assert_eq;
 use tempfile::TempDir;
 
 /// Every action, by the name a step uses.
-pub const ACTIONS: [&str; 11] = [
+pub const ACTIONS: [&str; 13] = [
     "exec",
     "acknowledge",
     "report-success",
@@ -18,6 +18,8 @@ pub const ACTIONS: [&str; 11] = [
     "download-artifacts",
     "upload-artifacts",
     "accept-invitation",
+    "get-invitation",
+    "reject-invitation",
     "list-invitations",
     "wait-for-acceptance",
 ];

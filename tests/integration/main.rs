@@ -15,3 +15,4 @@ mod journal;
 mod progress;
 mod run;
 mod schemas;
+mod triage;
