@@ -27,9 +27,9 @@ fn triage_test(emulator: &EmulatorProcess) -> Test {
         "rate-limits:\n  partnercentral-selling-writes: 50/s\n  partnercentral-selling-reads: 100/s\n\nsteps:\n",
         1,
     );
-    let rules = std::fs::read_to_string(crate_dir().join("examples/triage-rules.yaml")).unwrap();
+    let rules = std::fs::read_to_string(crate_dir().join("examples/rules/triage.yaml")).unwrap();
     let rules = rules.replace("leads_older_than_days: 30", "leads_older_than_days: 20");
-    Test::new().file("triage.yaml", playbook).file("triage-rules.yaml", rules).aws_env(emulator)
+    Test::new().file("triage.yaml", playbook).file("rules/triage.yaml", rules).aws_env(emulator)
 }
 
 /// What the rules decide for an invitation of the emulator's state.
