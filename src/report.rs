@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::engine::RunReport;
+use std::io::Write;
+
+use crate::engine::{Output, RunReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -17,12 +19,26 @@ pub enum ReportError {
     Csv { path: String, source: csv::Error },
 }
 
-/// The rows of a report: items that ran or were journaled, and items never started.
-pub fn rows(run_id: &str, report: &RunReport) -> Vec<Value> {
-    let mut rows = Vec::new();
-    for step in &report.steps {
-        for item in &step.items {
-            rows.push(json!({
+/// Where the outputs the journal kept are read back from.
+pub type Outputs<'a> = Option<&'a crate::journal::Journal>;
+
+/// The rows of a report, one at a time: items that ran or were journaled, and items never
+/// started. Outputs in the journal are read back row by row, so a report of 100,000 items
+/// never holds more than one of them.
+fn rows<'a>(
+    run_id: &'a str,
+    report: &'a RunReport,
+    journal: Outputs<'a>,
+) -> impl Iterator<Item = Value> + 'a {
+    report.steps.iter().flat_map(move |step| {
+        step.items.iter().map(move |item| {
+            let output = match &item.output {
+                Output::Held(value) => value.clone(),
+                Output::Journaled => journal
+                    .and_then(|j| j.item_output(run_id, &step.id, &item.key).ok().flatten())
+                    .unwrap_or_default(),
+            };
+            json!({
                 "run_id": run_id,
                 "step": step.id,
                 "action": step.action.name(),
@@ -33,22 +49,29 @@ pub fn rows(run_id: &str, report: &RunReport) -> Vec<Value> {
                 "attempts": item.attempts,
                 "throttled": item.throttled,
                 "resumed": item.replayed,
-                "output": item.output,
+                "output": output,
                 "error_code": item.error_code,
                 "error": item.error,
-            }));
-        }
-    }
-    rows
+            })
+        })
+    })
 }
 
-pub fn write(path: &Path, run_id: &str, report: &RunReport) -> Result<(), ReportError> {
+pub fn write(path: &Path, run_id: &str, report: &RunReport, journal: Outputs<'_>) -> Result<(), ReportError> {
     let display = path.display().to_string();
-    let rows = rows(run_id, report);
+    let io_error = |source| ReportError::Io { path: display.clone(), source };
     let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if !is_csv {
-        let text = serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n";
-        return std::fs::write(path, text).map_err(|source| ReportError::Io { path: display, source });
+        // A JSON array written row by row, each row indented as a pretty-printed array's.
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io_error)?);
+        let mut first = true;
+        for row in rows(run_id, report, journal) {
+            let text = serde_json::to_string_pretty(&row).unwrap_or_default().replace('\n', "\n  ");
+            write!(out, "{}\n  {text}", if first { "[" } else { "," }).map_err(io_error)?;
+            first = false;
+        }
+        writeln!(out, "{}", if first { "[]" } else { "\n]" }).map_err(io_error)?;
+        return out.flush().map_err(io_error);
     }
     // One column per output field of the actions used, in the order the steps ran.
     let mut fields: Vec<&str> = Vec::new();
@@ -74,7 +97,7 @@ pub fn write(path: &Path, run_id: &str, report: &RunReport) -> Result<(), Report
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    for row in &rows {
+    for row in rows(run_id, report, journal) {
         let mut record: Vec<String> = [
             "run_id",
             "step",

@@ -167,6 +167,13 @@ fn shared_environment() -> &'static Environment<'static> {
     ENV.get_or_init(environment)
 }
 
+/// What a playbook string evaluated to: a single expression's template value, or text.
+#[derive(Debug)]
+pub enum Evaluated {
+    Value(minijinja::Value),
+    Json(serde_json::Value),
+}
+
 /// A template that failed at run time (an undefined name, a filter on the wrong type, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -215,8 +222,20 @@ impl Renderer {
         text: &str,
         context: &minijinja::Value,
     ) -> Result<serde_json::Value, RenderError> {
+        match self.evaluate(text, context)? {
+            Evaluated::Value(value) => {
+                serde_json::to_value(&value).map_err(|e| RenderError { message: e.to_string() })
+            }
+            Evaluated::Json(json) => Ok(json),
+        }
+    }
+
+    /// Like [`Renderer::render_str`], but a single expression's value is returned as the
+    /// template value it is, unconverted: a `for-each` over `{{ vars.ids }}` then shares the
+    /// run's one copy of the rows (see [`JsonData::viewed`]).
+    pub fn evaluate(&self, text: &str, context: &minijinja::Value) -> Result<Evaluated, RenderError> {
         if !crate::playbook::is_template(text) {
-            return Ok(serde_json::Value::String(text.to_string()));
+            return Ok(Evaluated::Json(serde_json::Value::String(text.to_string())));
         }
         if let Some(expression) = single_expression(text) {
             let expr = self.expression(expression)?;
@@ -226,9 +245,9 @@ impl Renderer {
             if value.is_undefined() {
                 return Err(RenderError { message: format!("`{}` is undefined", expression.trim()) });
             }
-            return serde_json::to_value(&value).map_err(|e| RenderError { message: e.to_string() });
+            return Ok(Evaluated::Value(value));
         }
-        self.render_source(text, context).map(serde_json::Value::String)
+        self.render_source(text, context).map(|s| Evaluated::Json(serde_json::Value::String(s)))
     }
 
     /// Renders every string in a JSON value; data inside the context is never rendered again.
@@ -292,5 +311,125 @@ mod render_tests {
         let ctx = context! { item => "{{ secrets.token }}" };
         assert_eq!(renderer.render_str("{{ item }}", &ctx).unwrap(), json!("{{ secrets.token }}"));
         assert_eq!(renderer.render_str("<{{ item }}>", &ctx).unwrap(), json!("<{{ secrets.token }}>"));
+    }
+}
+
+/// JSON data (vars, a step's items) as templates read it, in place: a template reaching
+/// `vars.ids[3].id` walks the one copy the run holds instead of a converted copy of all of
+/// it (100,000 CSV rows converted for every step would cost more memory than the rows).
+/// Containers stay views (this type); scalars become plain template values.
+#[derive(Debug)]
+pub struct JsonData {
+    root: Arc<serde_json::Value>,
+    /// A JSON Pointer into `root`.
+    pointer: String,
+}
+
+impl JsonData {
+    /// The template value of the data at `pointer` in `root` (undefined when there is none).
+    pub fn at(root: &Arc<serde_json::Value>, pointer: String) -> minijinja::Value {
+        match root.pointer(&pointer) {
+            Some(serde_json::Value::Object(_) | serde_json::Value::Array(_)) => {
+                minijinja::Value::from_object(JsonData { root: root.clone(), pointer })
+            }
+            Some(scalar) => minijinja::Value::from(minijinja::value::Serde(scalar)),
+            None => minijinja::Value::UNDEFINED,
+        }
+    }
+
+    /// The data a template value views, when it is one of these: `(root, pointer)`.
+    pub fn viewed(value: &minijinja::Value) -> Option<(&Arc<serde_json::Value>, &str)> {
+        value.downcast_object_ref::<JsonData>().map(|data| (&data.root, data.pointer.as_str()))
+    }
+
+    fn node(&self) -> &serde_json::Value {
+        self.root.pointer(&self.pointer).unwrap_or(&serde_json::Value::Null)
+    }
+
+    fn child(&self, segment: &str) -> minijinja::Value {
+        let escaped = segment.replace('~', "~0").replace('/', "~1");
+        Self::at(&self.root, format!("{}/{escaped}", self.pointer))
+    }
+}
+
+impl minijinja::value::Object for JsonData {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        match self.node() {
+            serde_json::Value::Array(_) => minijinja::value::ObjectRepr::Seq,
+            _ => minijinja::value::ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let child = match self.node() {
+            serde_json::Value::Array(items) => {
+                let index = usize::try_from(key.as_i64()?).ok().filter(|i| *i < items.len())?;
+                self.child(&index.to_string())
+            }
+            serde_json::Value::Object(map) => {
+                let name = key.as_str()?;
+                map.contains_key(name).then(|| self.child(name))?
+            }
+            _ => return None,
+        };
+        Some(child)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        match self.node() {
+            serde_json::Value::Array(items) => minijinja::value::Enumerator::Seq(items.len()),
+            serde_json::Value::Object(map) => minijinja::value::Enumerator::Values(
+                map.keys().map(|k| minijinja::Value::from(k.as_str())).collect(),
+            ),
+            _ => minijinja::value::Enumerator::Empty,
+        }
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        match self.node() {
+            serde_json::Value::Array(items) => Some(items.len()),
+            serde_json::Value::Object(map) => Some(map.len()),
+            _ => Some(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod json_data_tests {
+    use std::sync::Arc;
+
+    use super::JsonData;
+
+    #[test]
+    fn data_reads_in_place_as_plain_values_would() {
+        let env = super::environment();
+        let data = Arc::new(serde_json::json!({
+            "ids": [{"id": "a", "n": 1}, {"id": "b", "n": 2}],
+            "odd/key~": {"x": true},
+            "empty": [],
+        }));
+        let viewed = minijinja::context! { vars => JsonData::at(&data, String::new()) };
+        let plain = minijinja::context! { vars => minijinja::Value::from(minijinja::value::Serde(&*data)) };
+        for source in [
+            "{{ vars.ids[1].id }}",
+            "{{ vars.ids | length }}",
+            "{{ vars.ids | map(attribute='id') | join(',') }}",
+            "{{ vars.ids[-1].n + 1 }}",
+            "{% for row in vars.ids %}{{ loop.index }}={{ row.id }};{% endfor %}",
+            "{{ vars['odd/key~'].x }}",
+            "{{ vars.ids | tojson }}",
+            "{{ vars.ids[0] | tojson }}",
+            "{{ vars.empty | length }}{{ vars.ids | selectattr('n', 'gt', 1) | list | length }}",
+            "{{ 'ids' in vars }}{{ vars.ids[0].id == 'a' }}{{ vars | length }}",
+            "{{ vars.ids | first | items | list }}",
+        ] {
+            assert_eq!(
+                env.render_str(source, &viewed).unwrap(),
+                env.render_str(source, &plain).unwrap(),
+                "{source}"
+            );
+        }
+        assert!(env.render_str("{{ vars.nope }}", &viewed).is_err(), "strict: undefined is an error");
+        assert!(env.render_str("{{ vars.ids[7].id }}", &viewed).is_err());
     }
 }

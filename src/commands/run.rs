@@ -28,7 +28,8 @@ use crate::vars;
 pub struct Prepared {
     pub loaded: Loaded,
     pub document: Value,
-    pub vars: serde_json::Map<String, Value>,
+    /// A JSON object, shared by every run of a worker and read in place by templates.
+    pub vars: std::sync::Arc<Value>,
     pub base: std::path::PathBuf,
     /// The playbook's path as the user gave it.
     pub path: PathBuf,
@@ -67,6 +68,7 @@ pub fn prepare(report: FileReport, overrides: &[String], color: bool) -> Result<
     })?;
     let document = loaded.doc.to_json();
     let content_hash = hex::encode(sha2::Sha256::digest(source.text.as_bytes()));
+    let vars = std::sync::Arc::new(Value::Object(vars));
     Ok(Prepared { loaded, document, vars, base, path: source.path.clone(), content_hash })
 }
 
@@ -398,7 +400,8 @@ async fn run_once(
     }
     if let Some(path) = &settings.report
         && !idle
-        && let Err(error) = crate::report::write(path, &input.run_id, &report)
+        && let Err(error) =
+            crate::report::write(path, &input.run_id, &report, session.as_ref().map(|s| &*s.journal))
     {
         eprintln!("handoff: error: {error}");
         exit = exit.max_severity(Exit::Failures);

@@ -32,8 +32,7 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
     let secrets: Map<String, Value> =
         playbook.secrets.keys().map(|k| (k.clone(), Value::String(MASK.into()))).collect();
     let secrets = Value::Object(secrets);
-    let steps = Map::new();
-    let context = base_context(input, &secrets, &steps);
+    let context = base_context(input, &secrets, &Default::default());
     for (index, step) in playbook.steps.iter().enumerate() {
         let kind = step.action.kind();
         let raw =

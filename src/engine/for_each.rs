@@ -10,7 +10,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{Engine, ItemReport, StepPlan, item_label};
+use super::results::Items;
+use super::{Engine, ItemReport, Output, StepPlan, item_label};
 use crate::events::{Event, ItemStatus};
 use crate::journal::JournaledItem;
 
@@ -39,27 +40,28 @@ impl Engine {
     pub(super) async fn run_items(
         self: &Arc<Self>,
         plan: &Arc<StepPlan>,
-        items: Vec<Value>,
+        items: &Items,
         keys: Vec<String>,
         concurrency: usize,
         budget: Option<u64>,
         context: &minijinja::Value,
-    ) -> Vec<(ItemReport, Value, Value)> {
-        let total = items.len();
+    ) -> Vec<(ItemReport, Option<Value>)> {
+        let list = items.list();
+        let total = list.len();
         let semaphore = Arc::new(Semaphore::new(concurrency));
         let mut tasks = JoinSet::new();
-        let mut results: Vec<Option<(ItemReport, Value, Value)>> = (0..total).map(|_| None).collect();
+        let mut results: Vec<Option<(ItemReport, Option<Value>)>> = (0..total).map(|_| None).collect();
         let mut failures = 0u64;
-        let record = |results: &mut Vec<Option<(ItemReport, Value, Value)>>,
+        let record = |results: &mut Vec<Option<(ItemReport, Option<Value>)>>,
                       failures: &mut u64,
-                      done: (usize, ItemReport, Value, Value)| {
+                      done: (usize, ItemReport, Option<Value>)| {
             if done.1.status == Some(ItemStatus::Failed) {
                 *failures += 1;
             }
-            results[done.0] = Some((done.1, done.2, done.3));
+            results[done.0] = Some((done.1, done.2));
         };
-        for (index, (item, key)) in items.iter().zip(&keys).enumerate() {
-            if let Some(replayed) = self.replayed(&plan.id, key, Some(index), item) {
+        for (index, (item, key)) in list.iter().zip(&keys).enumerate() {
+            if let Some(replayed) = self.replayed(&plan.id, key, Some(index)) {
                 results[index] = Some(replayed);
                 continue;
             }
@@ -89,14 +91,15 @@ impl Engine {
                 }
             }
             self.reporter.report(&Event::ItemStarted { step: plan.id.clone(), item: index });
-            let item_context = context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => index, ..context.clone() };
-            let (engine, plan, item, key) = (self.clone(), plan.clone(), item.clone(), key.clone());
+            let item_context =
+                context! { item => items.template_value(index), index => index, ..context.clone() };
+            let (engine, plan, label, key) = (self.clone(), plan.clone(), item_label(item), key.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 let (mut report, output) =
-                    engine.run_item(plan, Some((index, key)), item.clone(), item_context).await;
+                    engine.run_item(plan, Some((index, key)), label, item_context).await;
                 report.index = Some(index);
-                (index, report, output, item)
+                (index, report, output)
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -110,34 +113,33 @@ impl Engine {
             .enumerate()
             .map(|(index, (result, key))| {
                 result.unwrap_or_else(|| {
-                    let item = items[index].clone();
                     let report = ItemReport {
                         index: Some(index),
                         key,
-                        label: item_label(&item),
+                        label: item_label(&list[index]),
                         status: None,
                         attempts: 0,
                         throttled: 0,
                         retries: 0,
-                        output: Value::Null,
+                        output: Output::Held(Value::Null),
                         error_code: None,
                         error: Some("not started".into()),
                         replayed: false,
                     };
-                    (report, Value::Null, item)
+                    (report, None)
                 })
             })
             .collect()
     }
 
     /// On `--resume`, an item the journal has as done: its report and output, not sent again.
+    /// Its output is the journal's (masked), read back when asked for, like any journaled one.
     pub(super) fn replayed(
         &self,
         step: &str,
         key: &str,
         index: Option<usize>,
-        item: &Value,
-    ) -> Option<(ItemReport, Value, Value)> {
+    ) -> Option<(ItemReport, Option<Value>)> {
         let journaled = self.replay.get(step)?.get(key)?;
         let status = journaled.done_status()?;
         let report = ItemReport {
@@ -148,11 +150,11 @@ impl Engine {
             attempts: journaled.attempts,
             throttled: journaled.throttled,
             retries: 0,
-            output: journaled.output.clone(),
+            output: Output::Journaled,
             error_code: journaled.error_code.clone(),
             error: journaled.error.clone(),
             replayed: true,
         };
-        Some((report, journaled.output.clone(), item.clone()))
+        Some((report, None))
     }
 }

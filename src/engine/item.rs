@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Engine, ItemReport, SINGLE_KEY, StepPlan, derived_token, item_label, kind_of};
+use super::{Engine, ItemReport, Output, SINGLE_KEY, StepPlan, derived_token, kind_of};
 use crate::actions::{ActionContext, ActionKind, ItemScope};
 use crate::call::{CallError, Caller, ErrorClass, Outcome, RetryNotice};
 use crate::events::{Event, ItemStatus};
@@ -39,15 +39,17 @@ impl Engine {
         input
     }
 
-    /// Runs one item: `when`, render, check, send. Returns the report and the unmasked output
-    /// (later templates may read it; nothing shows it unmasked).
+    /// Runs one item: `when`, render, check, send. Returns the report (with the masked output,
+    /// or a note that the journal has it) and, when masking changed the output, the unmasked
+    /// one: later templates may read it, nothing shows it (see `results`).
     pub(super) async fn run_item(
         self: Arc<Self>,
         plan: Arc<StepPlan>,
         position: Option<(usize, String)>,
-        item: Value,
+        // The item's label (see `item_label`), unless the step's `name` makes one.
+        mut label: String,
         context: minijinja::Value,
-    ) -> (ItemReport, Value) {
+    ) -> (ItemReport, Option<Value>) {
         let (index, key) = match &position {
             Some((index, key)) => (Some(*index), key.clone()),
             None => (None, SINGLE_KEY.to_string()),
@@ -57,7 +59,6 @@ impl Engine {
         // every attempt (filled in as the item goes).
         let sent_input = std::sync::Mutex::new(Value::Null);
         let attempt_log: std::sync::Mutex<Vec<AttemptRecord>> = Default::default();
-        let mut label = item_label(&item);
         if let Some(name) = &plan.name
             && let Ok(Value::String(rendered)) = self.renderer.render_str(name, &context)
         {
@@ -68,7 +69,8 @@ impl Engine {
                       output: Value,
                       error: Option<CallError>| {
             let error_code = error.as_ref().and_then(|e| e.code.clone());
-            let masked_output = self.masker.mask_json(&output);
+            let mut masked_output = self.masker.mask_json(&output);
+            let mut journaled = false;
             if let Some(recorder) = &self.recorder {
                 let mut attempts_made = attempt_log.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if attempts > 0 {
@@ -97,7 +99,7 @@ impl Engine {
                     throttled,
                     input: self
                         .journaled_input(plan.kind, &sent_input.lock().unwrap_or_else(|e| e.into_inner())),
-                    output: masked_output.clone(),
+                    output: masked_output,
                     error_code: error_code.clone(),
                     error: error.as_ref().map(|e| self.masker.mask(&e.to_string())),
                     started_at: started_at.clone(),
@@ -105,9 +107,11 @@ impl Engine {
                 };
                 // The outcome is durable before the item counts as done; if it cannot be
                 // written, nothing new starts.
-                if !recorder.item(&record, &attempts_made) {
+                journaled = recorder.item(&record, &attempts_made);
+                if !journaled {
                     self.cancel.cancel();
                 }
+                masked_output = record.output;
             }
             let error = error.map(|e| self.masker.mask(&e.to_string()));
             self.reporter.report(&Event::ItemFinished {
@@ -126,12 +130,13 @@ impl Engine {
                 attempts,
                 throttled,
                 retries: 0,
-                output: masked_output,
+                output: if journaled { Output::Journaled } else { Output::Held(masked_output.clone()) },
                 error_code,
                 error,
                 replayed: false,
             };
-            (report, output)
+            let secret = (output != masked_output).then_some(output);
+            (report, secret)
         };
         if let Some(when) = &plan.when {
             match self.renderer.render_str(when, &context) {
@@ -281,12 +286,12 @@ impl Engine {
                     attempts: attempts.0,
                     throttled: attempts.1,
                     retries: 0,
-                    output: Value::Null,
+                    output: Output::Held(Value::Null),
                     error_code: None,
                     error: Some(self.masker.mask(&error.to_string())),
                     replayed: false,
                 };
-                (report, Value::Null)
+                (report, None)
             }
             Outcome::Failed { error, output } => {
                 let error = crate::call::describe::explain(&error, &site);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minijinja::context;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +29,8 @@ mod for_each;
 mod limits;
 use for_each::resume_mismatch;
 mod item;
+mod results;
+use results::{Items, StepResults};
 
 use crate::call::RetryPolicy;
 pub use dry_run::dry_run;
@@ -46,7 +48,8 @@ pub struct RunInput<'a> {
     pub playbook: &'a Playbook,
     /// The playbook as JSON, where each step's raw (templated) input is read from.
     pub document: &'a Value,
-    pub vars: Map<String, Value>,
+    /// A JSON object: templates read it in place (see [`crate::template::JsonData`]).
+    pub vars: Arc<Value>,
     pub secrets: BTreeMap<String, String>,
     pub run_id: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
@@ -73,12 +76,33 @@ pub struct ItemReport {
     /// Attempts that retried a failed one.
     pub retries: u32,
     /// Masked.
-    pub output: Value,
+    pub output: Output,
     pub error_code: Option<String>,
     /// Masked.
     pub error: Option<String>,
     /// Taken from the journal on `--resume`, not sent again.
     pub replayed: bool,
+}
+
+/// Where an item's output is kept. A journaled run keeps outputs in the journal only (a
+/// bulk step of 100,000 items would otherwise hold every one in memory): reports and later
+/// steps read them back when they need them. A run without a journal (`demo`, tests) has
+/// nowhere else to keep them and holds them all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Held(Value),
+    /// Committed to the run's journal, read back on demand.
+    Journaled,
+}
+
+impl Output {
+    /// The output when it is in memory.
+    pub fn held(&self) -> Option<&Value> {
+        match self {
+            Output::Held(value) => Some(value),
+            Output::Journaled => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +111,8 @@ pub struct StepReport {
     pub action: ActionKind,
     /// `None`: the step did not run (an earlier step aborted the run, or it was stopped).
     pub status: Option<ItemStatus>,
-    pub items: Vec<ItemReport>,
+    /// Shared with `steps.<id>.results`.
+    pub items: Arc<Vec<ItemReport>>,
     pub counts: Counts,
     /// Items taken from the journal on `--resume`, not sent again.
     pub replayed: usize,
@@ -231,11 +256,16 @@ pub fn derived_token(seed: &str, key: &str) -> String {
     format!("handoff-{}", &hex::encode(digest)[..48])
 }
 
-/// The template context shared by a step's items.
-pub fn base_context(input: &RunInput<'_>, secrets: &Value, steps: &Map<String, Value>) -> minijinja::Value {
+/// The template context shared by a step's items. `steps` holds what earlier steps left
+/// (`output`, `status`, `error`, `results`), some of it read from the journal when reached.
+pub fn base_context(
+    input: &RunInput<'_>,
+    secrets: &Value,
+    steps: &BTreeMap<String, minijinja::Value>,
+) -> minijinja::Value {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     context! {
-        vars => minijinja::Value::from(minijinja::value::Serde(&input.vars)),
+        vars => crate::template::JsonData::at(&input.vars, String::new()),
         secrets => minijinja::Value::from(minijinja::value::Serde(secrets)),
         env => minijinja::Value::from(minijinja::value::Serde(&env)),
         run => context! {
@@ -243,7 +273,7 @@ pub fn base_context(input: &RunInput<'_>, secrets: &Value, steps: &Map<String, V
             started_at => input.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             playbook => input.playbook.name.clone(),
         },
-        steps => minijinja::Value::from(minijinja::value::Serde(steps)),
+        steps => minijinja::Value::from(steps.clone()),
     }
 }
 
@@ -258,7 +288,7 @@ impl Engine {
             steps: playbook.steps.len(),
         });
         let secrets = serde_json::to_value(&input.secrets).unwrap_or_default();
-        let mut steps_context = Map::new();
+        let mut steps_context: BTreeMap<String, minijinja::Value> = BTreeMap::new();
         let mut report = RunReport {
             steps: Vec::new(),
             counts: Counts::default(),
@@ -278,7 +308,7 @@ impl Engine {
                     id: step.id.clone(),
                     action: kind,
                     status: None,
-                    items: Vec::new(),
+                    items: Default::default(),
                     counts: Counts::default(),
                     replayed: 0,
                     elapsed: Duration::ZERO,
@@ -318,7 +348,7 @@ impl Engine {
             let step_started = Instant::now();
             let (step_report, step_value) = match &step.for_each {
                 None => {
-                    let replayed = self.replayed(&step.id, SINGLE_KEY, None, &Value::Null);
+                    let replayed = self.replayed(&step.id, SINGLE_KEY, None);
                     self.reporter.report(&Event::StepStarted {
                         step: step.id.clone(),
                         action: kind,
@@ -328,27 +358,28 @@ impl Engine {
                         limit: self.limit_text(kind),
                     });
                     self.report_pace(&plan).await;
-                    let item = match replayed {
-                        Some((report, output, _)) => (report, output),
-                        None => self.clone().run_item(plan.clone(), None, Value::Null, context).await,
+                    let (report, unmasked) = match replayed {
+                        Some(replayed) => replayed,
+                        None => self.clone().run_item(plan.clone(), None, String::new(), context).await,
                     };
-                    let value = json!({"output": item.1, "status": item.0.status.map(ItemStatus::name), "error": item.0.error});
-                    (self.finish_step(&plan, vec![item.0], step_started), value)
+                    // One output: read back now if it went to the journal.
+                    let output = match (unmasked, &report.output) {
+                        (Some(unmasked), _) => unmasked,
+                        (None, Output::Held(value)) => value.clone(),
+                        (None, Output::Journaled) => self.journaled_output(&step.id, SINGLE_KEY),
+                    };
+                    let value = json!({"output": output, "status": report.status.map(ItemStatus::name), "error": report.error});
+                    (
+                        self.finish_step(&plan, vec![report], step_started),
+                        minijinja::Value::from(minijinja::value::Serde(&value)),
+                    )
                 }
                 Some(for_each) => {
                     let items = match for_each {
-                        ForEach::List(items) => Ok(items.clone()),
-                        ForEach::Template(template) => {
-                            match self.renderer.render_str(&template.0, &context) {
-                                Ok(Value::Array(items)) => Ok(items),
-                                Ok(other) => {
-                                    Err(format!("`for-each` yielded {}, not a list", kind_of(&other)))
-                                }
-                                Err(e) => Err(format!("`for-each`: {}", e.message)),
-                            }
-                        }
+                        ForEach::List(items) => Ok(Items::owned(items.clone())),
+                        ForEach::Template(template) => self.for_each_items(&template.0, &context),
                     };
-                    let keys = items.as_ref().map(|items| item_keys(items)).unwrap_or_default();
+                    let keys = items.as_ref().map(|items| item_keys(items.list())).unwrap_or_default();
                     let mismatch = self
                         .replay
                         .get(&step.id)
@@ -373,41 +404,44 @@ impl Engine {
                             self.reporter.report(&Event::StepStarted {
                                 step: step.id.clone(),
                                 action: kind,
-                                items: Some(items.len()),
+                                items: Some(items.list().len()),
                                 concurrency,
                                 resumed,
                                 limit: self.limit_text(kind),
                             });
                             self.report_pace(&plan).await;
                             let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
-                                (Some(budget), _) => Some(budget.allowed(items.len())),
+                                (Some(budget), _) => Some(budget.allowed(items.list().len())),
                                 (None, OnFailure::Abort) => Some(0),
                                 (None, OnFailure::Continue | OnFailure::Ignore) => None,
                             };
-                            self.count_daily_quota(&plan, items.len());
+                            self.count_daily_quota(&plan, items.list().len());
                             let results =
-                                self.run_items(&plan, items, keys, concurrency, budget, &context).await;
-                            // Outputs and items move into the template context; the
-                            // reports keep only their masked copies (bulk runs hold
-                            // every result, so no third copy).
-                            let mut values = Vec::with_capacity(results.len());
-                            let mut items = Vec::with_capacity(results.len());
-                            for (report, output, item) in results {
-                                let mut value = Map::new();
-                                value.insert("item".into(), item);
-                                value.insert("index".into(), json!(report.index));
-                                value.insert(
-                                    "status".into(),
-                                    json!(report.status.map_or("not_started", ItemStatus::name)),
-                                );
-                                value.insert("output".into(), output);
-                                value.insert("error".into(), json!(report.error));
-                                values.push(Value::Object(value));
-                                items.push(report);
+                                self.run_items(&plan, &items, keys, concurrency, budget, &context).await;
+                            // The reports (masked outputs, or a note that the journal has
+                            // them) serve both the run's report and `steps.<id>.results`;
+                            // only outputs that masking changed are kept unmasked beside them.
+                            let mut unmasked = BTreeMap::new();
+                            let mut reports = Vec::with_capacity(results.len());
+                            for (position, (report, secret)) in results.into_iter().enumerate() {
+                                if let Some(secret) = secret {
+                                    unmasked.insert(position, secret);
+                                }
+                                reports.push(report);
                             }
-                            let step_report = self.finish_step(&plan, items, step_started);
-                            let status = step_report.status.map(ItemStatus::name);
-                            (step_report, json!({"results": values, "status": status}))
+                            let step_report = self.finish_step(&plan, reports, step_started);
+                            let results = StepResults {
+                                step: step.id.clone(),
+                                items,
+                                reports: step_report.items.clone(),
+                                unmasked,
+                                journal: self.recorder.clone(),
+                            };
+                            let value = context! {
+                                results => minijinja::Value::from_object(results),
+                                status => step_report.status.map(ItemStatus::name),
+                            };
+                            (step_report, value)
                         }
                         Err(message) => {
                             let message = self.masker.mask(&message);
@@ -419,7 +453,7 @@ impl Engine {
                                 attempts: 0,
                                 throttled: 0,
                                 retries: 0,
-                                output: Value::Null,
+                                output: Output::Held(Value::Null),
                                 error_code: Some("TemplateError".into()),
                                 error: Some(message.clone()),
                                 replayed: false,
@@ -433,7 +467,10 @@ impl Engine {
                                 error: Some(message.clone()),
                             });
                             let value = json!({"results": [], "status": "failed", "error": message});
-                            (self.finish_step(&plan, vec![failed], step_started), value)
+                            (
+                                self.finish_step(&plan, vec![failed], step_started),
+                                minijinja::Value::from(minijinja::value::Serde(&value)),
+                            )
                         }
                     }
                 }
@@ -463,6 +500,33 @@ impl Engine {
             stopped: report.stopped,
         });
         report
+    }
+
+    /// A `for-each` template's items. A template that names a list the run already holds
+    /// (`{{ vars.ids }}`) shares it; anything else is a new list.
+    fn for_each_items(&self, template: &str, context: &minijinja::Value) -> Result<Items, String> {
+        use crate::template::{Evaluated, JsonData};
+        let not_a_list = |value: &Value| format!("`for-each` yielded {}, not a list", kind_of(value));
+        let value = match self.renderer.evaluate(template, context) {
+            Ok(Evaluated::Value(value)) => {
+                if let Some(items) = JsonData::viewed(&value).and_then(|(root, at)| Items::shared(root, at)) {
+                    return Ok(items);
+                }
+                serde_json::to_value(&value).map_err(|e| format!("`for-each`: {e}"))?
+            }
+            Ok(Evaluated::Json(value)) => value,
+            Err(e) => return Err(format!("`for-each`: {}", e.message)),
+        };
+        match value {
+            Value::Array(items) => Ok(Items::owned(items)),
+            other => Err(not_a_list(&other)),
+        }
+    }
+
+    /// An item's output read back from the journal (masked, as recorded); null when it cannot
+    /// be, which the journal's failure already reports.
+    fn journaled_output(&self, step: &str, key: &str) -> Value {
+        self.recorder.as_ref().and_then(|r| r.output(step, key).ok().flatten()).unwrap_or_default()
     }
 
     fn finish_step(&self, plan: &StepPlan, items: Vec<ItemReport>, started: Instant) -> StepReport {
@@ -509,7 +573,7 @@ impl Engine {
             id: plan.id.clone(),
             action: plan.kind,
             status: Some(status),
-            items,
+            items: Arc::new(items),
             counts,
             replayed,
             elapsed,

@@ -162,6 +162,16 @@ impl Journal {
         Ok(RunDetail { run, steps, items, attempts })
     }
 
+    /// One item's output (masked, as recorded), `None` when the journal has no such item.
+    pub fn item_output(&self, run_id: &str, step_id: &str, key: &str) -> Result<Option<Value>, JournalError> {
+        let text: Option<String> = self.with(|c| {
+            c.prepare_cached("SELECT output FROM items WHERE run_id = ?1 AND step_id = ?2 AND key = ?3")?
+                .query_row([run_id, step_id, key], |row| row.get(0))
+                .optional()
+        })?;
+        Ok(text.map(|text| serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
     /// A run's items by step id, then key.
     pub fn items(
         &self,

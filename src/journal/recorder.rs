@@ -71,6 +71,16 @@ impl RunRecorder {
         blocking(|| self.journal.calls_since(actions, since))
     }
 
+    /// An item's output as this run recorded it (masked); see [`Journal::item_output`].
+    pub fn output(&self, step_id: &str, key: &str) -> Result<Option<serde_json::Value>, JournalError> {
+        blocking(|| self.journal.item_output(&self.run_id, step_id, key))
+    }
+
+    /// The journal this run writes to.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
     /// The first write that failed, if one did.
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()

@@ -470,3 +470,73 @@ steps:
         "paced at the documented 1/s from the first call"
     );
 }
+
+/// A later step reads every result of a bulk step. With a journal, outputs are not kept in
+/// memory: `steps.accept.results` reads each one back from the journal when a template
+/// reaches it (the scale benchmark shows the memory; this shows the values are all there, in
+/// item order, and the report, also written from the journal, agrees).
+#[test]
+fn a_later_step_reads_a_bulk_steps_results_back_from_the_journal() {
+    let emulator = EmulatorProcess::start(&["--generate", "invitations=400", "--quota", "off"]);
+    let playbook = r#"
+version: 1
+name: spill
+rate-limits: { accept-invitation: unlimited }
+steps:
+  - id: pending
+    list-invitations: { catalog: AWS, status: [PENDING] }
+  - id: accept
+    for-each: "{{ steps.pending.output.EngagementInvitationSummaries }}"
+    concurrency: 16
+    accept-invitation: { catalog: AWS, identifier: "{{ item.Id }}" }
+  - id: tally
+    exec:
+      command:
+        - echo
+        - "{{ steps.accept.results | selectattr('status', 'eq', 'succeeded') | length }}"
+        - "{{ steps.accept.results | map(attribute='output.TaskId') | join(',') }}"
+        - "{{ steps.accept.results[-1].item.Id }}={{ steps.accept.results[-1].output.TaskId }}"
+"#;
+    let test = Test::new().aws_env(&emulator).file("spill.yaml", playbook);
+    let out = test
+        .command()
+        .args([
+            "run",
+            "spill.yaml",
+            "--endpoint-url",
+            &emulator.url,
+            "--report",
+            "report.json",
+            "--progress",
+            "none",
+        ])
+        .output()
+        .expect("handoff runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(test.path().join("report.json")).expect("report"))
+            .expect("JSON");
+    let rows = report.as_array().expect("rows");
+    let accepts: Vec<&Value> = rows.iter().filter(|r| r["step"] == "accept").collect();
+    assert_eq!(accepts.len(), 400);
+    let tasks: Vec<&str> =
+        accepts.iter().map(|r| r["output"]["TaskId"].as_str().expect("a TaskId")).collect();
+    let unique: std::collections::BTreeSet<&&str> = tasks.iter().collect();
+    assert_eq!(unique.len(), 400, "every accept has its own task");
+    // What the exec step was given, read back from the journal item by item.
+    let tally = rows.iter().find(|r| r["step"] == "tally").expect("the tally row");
+    let stdout = tally["output"]["stdout"].as_str().expect("stdout").trim().to_string();
+    let words: Vec<&str> = stdout.split(' ').collect();
+    assert_eq!(words[0], "400", "{stdout}");
+    assert_eq!(words[1], tasks.join(","), "results come back in item order");
+    let last = accepts.last().expect("a last accept");
+    let detail = journal_json(&test, &["show", &only_run_id(&test)]);
+    let last_id = detail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["step_id"] == "accept" && i["key"] == last["key"])
+        .map(|i| i["input"]["identifier"].clone())
+        .expect("the last accept in the journal");
+    assert_eq!(words[2], format!("{}={}", last_id.as_str().unwrap_or("?"), tasks[399]));
+}
