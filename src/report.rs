@@ -33,7 +33,7 @@ fn rows<'a>(
     report.steps.iter().flat_map(move |step| {
         step.items.iter().map(move |item| {
             let output = match &item.output {
-                Output::Held(value) => value.clone(),
+                Output::Held(value) => (**value).clone(),
                 Output::Journaled => journal
                     .and_then(|j| j.item_output(run_id, &step.id, &item.key).ok().flatten())
                     .unwrap_or_default(),

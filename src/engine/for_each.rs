@@ -34,9 +34,13 @@ pub(super) fn resume_mismatch(
     })
 }
 
+/// An item task's result: its position, report, and unmasked output if masking changed it.
+type Done = (usize, ItemReport, Option<Value>);
+
 impl Engine {
     /// Runs a `for-each`'s items, at most `concurrency` at once, until the failure budget is
-    /// spent or the run is cancelled. Results come back in item order.
+    /// spent or the run is cancelled. Reports come back in item order (items that never
+    /// started say so), with the unmasked outputs that masking changed, by position.
     pub(super) async fn run_items(
         self: &Arc<Self>,
         plan: &Arc<StepPlan>,
@@ -45,24 +49,45 @@ impl Engine {
         concurrency: usize,
         budget: Option<u64>,
         context: &minijinja::Value,
-    ) -> Vec<(ItemReport, Option<Value>)> {
+    ) -> (Vec<ItemReport>, BTreeMap<usize, Value>) {
         let list = items.list();
-        let total = list.len();
         let semaphore = Arc::new(Semaphore::new(concurrency));
         let mut tasks = JoinSet::new();
-        let mut results: Vec<Option<(ItemReport, Option<Value>)>> = (0..total).map(|_| None).collect();
+        // One report per item from the start, overwritten as items finish: a bulk step holds
+        // one vector of reports, never a second one being built from the first.
+        let mut reports: Vec<ItemReport> = keys
+            .into_iter()
+            .enumerate()
+            .map(|(index, key)| ItemReport {
+                index: Some(index),
+                key,
+                label: String::new(),
+                status: None,
+                attempts: 0,
+                throttled: 0,
+                retries: 0,
+                output: Output::Held(Box::default()),
+                error_code: None,
+                error: Some("not started".into()),
+                replayed: false,
+            })
+            .collect();
+        let mut unmasked = BTreeMap::new();
         let mut failures = 0u64;
-        let record = |results: &mut Vec<Option<(ItemReport, Option<Value>)>>,
-                      failures: &mut u64,
-                      done: (usize, ItemReport, Option<Value>)| {
-            if done.1.status == Some(ItemStatus::Failed) {
-                *failures += 1;
-            }
-            results[done.0] = Some((done.1, done.2));
-        };
-        for (index, (item, key)) in list.iter().zip(&keys).enumerate() {
-            if let Some(replayed) = self.replayed(&plan.id, key, Some(index)) {
-                results[index] = Some(replayed);
+        let mut record =
+            |reports: &mut Vec<ItemReport>, failures: &mut u64, (index, report, secret): Done| {
+                if report.status == Some(ItemStatus::Failed) {
+                    *failures += 1;
+                }
+                if let Some(secret) = secret {
+                    unmasked.insert(index, secret);
+                }
+                reports[index] = report;
+            };
+        for (index, item) in list.iter().enumerate() {
+            let key = reports[index].key.clone();
+            if let Some((report, _)) = self.replayed(&plan.id, &key, Some(index)) {
+                reports[index] = report;
                 continue;
             }
             let permit = tokio::select! {
@@ -71,7 +96,7 @@ impl Engine {
             };
             while let Some(done) = tasks.try_join_next() {
                 if let Ok(done) = done {
-                    record(&mut results, &mut failures, done);
+                    record(&mut reports, &mut failures, done);
                 }
             }
             let Some(permit) = permit else { break };
@@ -93,7 +118,7 @@ impl Engine {
             self.reporter.report(&Event::ItemStarted { step: plan.id.clone(), item: index });
             let item_context =
                 context! { item => items.template_value(index), index => index, ..context.clone() };
-            let (engine, plan, label, key) = (self.clone(), plan.clone(), item_label(item), key.clone());
+            let (engine, plan, label) = (self.clone(), plan.clone(), item_label(item));
             tasks.spawn(async move {
                 let _permit = permit;
                 let (mut report, output) =
@@ -104,32 +129,15 @@ impl Engine {
         }
         while let Some(done) = tasks.join_next().await {
             if let Ok(done) = done {
-                record(&mut results, &mut failures, done);
+                record(&mut reports, &mut failures, done);
             }
         }
-        results
-            .into_iter()
-            .zip(keys)
-            .enumerate()
-            .map(|(index, (result, key))| {
-                result.unwrap_or_else(|| {
-                    let report = ItemReport {
-                        index: Some(index),
-                        key,
-                        label: item_label(&list[index]),
-                        status: None,
-                        attempts: 0,
-                        throttled: 0,
-                        retries: 0,
-                        output: Output::Held(Value::Null),
-                        error_code: None,
-                        error: Some("not started".into()),
-                        replayed: false,
-                    };
-                    (report, None)
-                })
-            })
-            .collect()
+        for (report, item) in reports.iter_mut().zip(list) {
+            if report.status.is_none() && report.label.is_empty() {
+                report.label = item_label(item);
+            }
+        }
+        (reports, unmasked)
     }
 
     /// On `--resume`, an item the journal has as done: its report and output, not sent again.

@@ -130,7 +130,11 @@ impl Engine {
                 attempts,
                 throttled,
                 retries: 0,
-                output: if journaled { Output::Journaled } else { Output::Held(masked_output.clone()) },
+                output: if journaled {
+                    Output::Journaled
+                } else {
+                    Output::Held(Box::new(masked_output.clone()))
+                },
                 error_code,
                 error,
                 replayed: false,
@@ -286,7 +290,7 @@ impl Engine {
                     attempts: attempts.0,
                     throttled: attempts.1,
                     retries: 0,
-                    output: Output::Held(Value::Null),
+                    output: Output::Held(Box::default()),
                     error_code: None,
                     error: Some(self.masker.mask(&error.to_string())),
                     replayed: false,

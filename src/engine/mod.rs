@@ -90,7 +90,7 @@ pub struct ItemReport {
 /// nowhere else to keep them and holds them all.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Held(Value),
+    Held(Box<Value>),
     /// Committed to the run's journal, read back on demand.
     Journaled,
 }
@@ -365,7 +365,7 @@ impl Engine {
                     // One output: read back now if it went to the journal.
                     let output = match (unmasked, &report.output) {
                         (Some(unmasked), _) => unmasked,
-                        (None, Output::Held(value)) => value.clone(),
+                        (None, Output::Held(value)) => (**value).clone(),
                         (None, Output::Journaled) => self.journaled_output(&step.id, SINGLE_KEY),
                     };
                     let value = json!({"output": output, "status": report.status.map(ItemStatus::name), "error": report.error});
@@ -416,19 +416,11 @@ impl Engine {
                                 (None, OnFailure::Continue | OnFailure::Ignore) => None,
                             };
                             self.count_daily_quota(&plan, items.list().len());
-                            let results =
+                            let (reports, unmasked) =
                                 self.run_items(&plan, &items, keys, concurrency, budget, &context).await;
                             // The reports (masked outputs, or a note that the journal has
                             // them) serve both the run's report and `steps.<id>.results`;
                             // only outputs that masking changed are kept unmasked beside them.
-                            let mut unmasked = BTreeMap::new();
-                            let mut reports = Vec::with_capacity(results.len());
-                            for (position, (report, secret)) in results.into_iter().enumerate() {
-                                if let Some(secret) = secret {
-                                    unmasked.insert(position, secret);
-                                }
-                                reports.push(report);
-                            }
                             let step_report = self.finish_step(&plan, reports, step_started);
                             let results = StepResults {
                                 step: step.id.clone(),
@@ -453,7 +445,7 @@ impl Engine {
                                 attempts: 0,
                                 throttled: 0,
                                 retries: 0,
-                                output: Output::Held(Value::Null),
+                                output: Output::Held(Box::default()),
                                 error_code: Some("TemplateError".into()),
                                 error: Some(message.clone()),
                                 replayed: false,

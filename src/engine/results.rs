@@ -68,7 +68,7 @@ impl StepResults {
         let report = self.reports.get(position)?;
         let output = match (self.unmasked.get(&position), &report.output) {
             (Some(unmasked), _) => unmasked.clone(),
-            (None, Output::Held(value)) => value.clone(),
+            (None, Output::Held(value)) => (**value).clone(),
             // A journal that cannot be read back fails the template that reads the row, with
             // why; never a silent null.
             (None, Output::Journaled) => {
