@@ -64,10 +64,10 @@ impl Engine {
         {
             label = self.masker.mask(&rendered);
         }
-        let finish = |status: ItemStatus,
-                      (attempts, throttled): (u32, u32),
-                      output: Value,
-                      error: Option<CallError>| {
+        let finish = async |status: ItemStatus,
+                            (attempts, throttled): (u32, u32),
+                            output: Value,
+                            error: Option<CallError>| {
             let error_code = error.as_ref().and_then(|e| e.code.clone());
             let mut masked_output = self.masker.mask_json(&output);
             let mut journaled = false;
@@ -107,7 +107,7 @@ impl Engine {
                 };
                 // The outcome is durable before the item counts as done; if it cannot be
                 // written, nothing new starts.
-                journaled = recorder.item(&record, &attempts_made);
+                journaled = recorder.item(&record, &attempts_made).await;
                 if !journaled {
                     self.cancel.cancel();
                 }
@@ -145,7 +145,9 @@ impl Engine {
         if let Some(when) = &plan.when {
             match self.renderer.render_str(when, &context) {
                 Ok(Value::Bool(true)) => {}
-                Ok(Value::Bool(false)) => return finish(ItemStatus::Skipped, (0, 0), Value::Null, None),
+                Ok(Value::Bool(false)) => {
+                    return finish(ItemStatus::Skipped, (0, 0), Value::Null, None).await;
+                }
                 Ok(other) => {
                     let message = format!("`when` yielded {}, not true or false", kind_of(&other));
                     return finish(
@@ -153,7 +155,8 @@ impl Engine {
                         (0, 0),
                         Value::Null,
                         Some(CallError::client("TemplateError", message)),
-                    );
+                    )
+                    .await;
                 }
                 Err(e) => {
                     return finish(
@@ -161,7 +164,8 @@ impl Engine {
                         (0, 0),
                         Value::Null,
                         Some(CallError::client("TemplateError", format!("`when`: {}", e.message))),
-                    );
+                    )
+                    .await;
                 }
             }
         }
@@ -176,7 +180,8 @@ impl Engine {
                     (0, 0),
                     Value::Null,
                     Some(CallError::client("TemplateError", message)),
-                );
+                )
+                .await;
             }
         };
         if plan.kind.derives_client_token()
@@ -199,7 +204,8 @@ impl Engine {
                 (0, 0),
                 Value::Null,
                 Some(CallError::client("InvalidInput", message)),
-            );
+            )
+            .await;
         }
         if self.review && plan.kind.spec().changes {
             let mut shown = input.clone();
@@ -212,7 +218,8 @@ impl Engine {
                     format!("would send {} {shown}; nothing was sent", plan.kind.operation()),
                 )
             };
-            return finish(ItemStatus::Skipped, (0, 0), serde_json::json!({"would_send": shown}), Some(note));
+            return finish(ItemStatus::Skipped, (0, 0), serde_json::json!({"would_send": shown}), Some(note))
+                .await;
         }
         let [action_limiter, service_limiter] = self.limiters.of(plan.kind);
         let reporter = self.reporter.clone();
@@ -263,11 +270,11 @@ impl Engine {
         let (mut report, output) = match outcome {
             Outcome::Succeeded(output) => {
                 self.masker.learn_from_output(&output);
-                finish(ItemStatus::Succeeded, attempts, output, None)
+                finish(ItemStatus::Succeeded, attempts, output, None).await
             }
             Outcome::Skipped { output, reason } => {
                 let note = CallError::new(ErrorClass::Client, reason);
-                finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note))
+                finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note)).await
             }
             // Stopped before it finished: not journaled, so `--resume` runs it again (with
             // the same derived token, so an attempt the service did apply is not repeated).
@@ -299,7 +306,7 @@ impl Engine {
             }
             Outcome::Failed { error, output } => {
                 let error = crate::call::describe::explain(&error, &site);
-                finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))
+                finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error)).await
             }
         };
         report.retries = retries;

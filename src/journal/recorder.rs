@@ -22,7 +22,7 @@ pub struct RunRecorder {
 struct PendingItem {
     item: ItemRecord,
     attempts: Vec<AttemptRecord>,
-    done: std::sync::mpsc::SyncSender<bool>,
+    done: tokio::sync::oneshot::Sender<bool>,
 }
 
 impl RunRecorder {
@@ -51,14 +51,17 @@ impl RunRecorder {
         Self { journal, run_id, writer: Mutex::new(sender), failure }
     }
 
-    /// Records an item durably, waiting for its commit; `false` if that failed.
-    pub fn item(&self, item: &ItemRecord, attempts: &[AttemptRecord]) -> bool {
-        let (done, written) = std::sync::mpsc::sync_channel(1);
+    /// Records an item durably, waiting for its commit; `false` if that failed. The wait
+    /// is asynchronous: an item waiting for its commit holds no thread (blocking there took a
+    /// thread per waiting item, about a hundred in a bulk run, each with its own allocator
+    /// arena).
+    pub async fn item(&self, item: &ItemRecord, attempts: &[AttemptRecord]) -> bool {
+        let (done, written) = tokio::sync::oneshot::channel();
         let pending = PendingItem { item: item.clone(), attempts: attempts.to_vec(), done };
         if self.writer.lock().unwrap_or_else(|e| e.into_inner()).send(pending).is_err() {
             return false;
         }
-        blocking(|| written.recv().unwrap_or(false))
+        written.await.unwrap_or(false)
     }
 
     pub fn step(&self, step: &StepRecord) -> bool {
