@@ -131,8 +131,11 @@ impl Engine {
             let (engine, plan, label) = (self.clone(), plan.clone(), reports[index].label.clone());
             tasks.spawn(async move {
                 let _permit = permit;
+                // Boxed: an item's future (the SDK's call stack) is tens of kilobytes, and a
+                // task moves its future several times (spawn, stage changes); moving a pointer
+                // instead saves a large share of each call's instructions (docs/benchmarks.md).
                 let (mut report, output) =
-                    engine.run_item(plan, Some((index, key)), label, item_context).await;
+                    Box::pin(engine.run_item(plan, Some((index, key)), label, item_context)).await;
                 report.index = Some(index);
                 (index, report, output)
             });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Engine, ItemReport, Output, SINGLE_KEY, StepPlan, derived_token, kind_of};
+use super::{Engine, ItemReport, Output, SINGLE_KEY, StepPlan, kind_of, token_from};
 use crate::actions::{ActionContext, ActionKind, ItemScope};
 use crate::call::{CallError, Caller, ErrorClass, Outcome, RetryNotice};
 use crate::events::{Event, ItemStatus};
@@ -184,11 +184,14 @@ impl Engine {
                 .await;
             }
         };
+        // The item's derived token: the API's idempotency token where the action has one,
+        // and the item's scope for the action (artifact paths, `exec`'s environment).
+        let token = token_from(&plan.token_seed, &key);
         if plan.kind.derives_client_token()
             && let Some(object) = input.as_object_mut()
             && !object.contains_key("client-token")
         {
-            object.insert("client-token".into(), Value::String(derived_token(&plan.token_seed, &key)));
+            object.insert("client-token".into(), Value::String(token.clone()));
         }
         let violations = coerce_to_schema(plan.kind, &mut input);
         *sent_input.lock().unwrap_or_else(|e| e.into_inner()) = input.clone();
@@ -253,13 +256,12 @@ impl Engine {
         };
         let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
             .with_cancel(self.cancel.clone());
-        let item_key = derived_token(&plan.token_seed, &key);
         let context = ActionContext {
             clients: &self.clients,
             caller: &caller,
             watcher: plan.watcher.as_ref(),
             masker: &self.masker,
-            item: ItemScope { run_id: &plan.run_id, key: &item_key, dir: &plan.dir, workdir: &plan.workdir },
+            item: ItemScope { run_id: &plan.run_id, key: &token, dir: &plan.dir, workdir: &plan.workdir },
         };
         let outcome = plan.kind.execute(input, &context).await;
         let attempts = (caller.attempts(), caller.throttled());

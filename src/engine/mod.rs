@@ -169,8 +169,9 @@ struct StepPlan {
     when: Option<String>,
     policy: RetryPolicy,
     timeout: Duration,
-    /// Derived idempotency tokens are unique per playbook, run, step and item.
-    token_seed: String,
+    /// Derived idempotency tokens are unique per playbook, run, step and item: the hash
+    /// state after "playbook\nrun\nstep\n", hashed once per step.
+    token_seed: Sha256,
     run_id: String,
     /// The playbook's folder.
     dir: std::path::PathBuf,
@@ -252,8 +253,21 @@ pub(super) fn item_label(item: &Value) -> String {
 
 /// The idempotency token of an accept: `[!-~]{1,64}`, the strictest form the API documents.
 pub fn derived_token(seed: &str, key: &str) -> String {
-    let digest = Sha256::digest(format!("{seed}\n{key}").as_bytes());
-    format!("handoff-{}", &hex::encode(digest)[..48])
+    token_from(&token_hasher(seed), key)
+}
+
+/// The hash state after a step's seed: each item's token then hashes only its key.
+fn token_hasher(seed: &str) -> Sha256 {
+    let mut hasher = Sha256::new();
+    hasher.update(seed.as_bytes());
+    hasher.update(b"\n");
+    hasher
+}
+
+fn token_from(seeded: &Sha256, key: &str) -> String {
+    let mut hasher = seeded.clone();
+    hasher.update(key.as_bytes());
+    format!("handoff-{}", hex::encode(&hasher.finalize()[..24]))
 }
 
 /// The template context shared by a step's items. `steps` holds what earlier steps left
@@ -328,7 +342,7 @@ impl Engine {
                 when: step.when.as_ref().map(|w| w.0.clone()),
                 policy: step_policy(step, playbook),
                 timeout: step_timeout(step, playbook),
-                token_seed: format!("{}\n{}\n{}", playbook.name, input.run_id, step.id),
+                token_seed: token_hasher(&format!("{}\n{}\n{}", playbook.name, input.run_id, step.id)),
                 run_id: input.run_id.clone(),
                 dir: input.dir.clone(),
                 workdir: input.workdir.clone(),

@@ -314,11 +314,12 @@ impl Journal {
         self.with(|c| {
             let tx = c.transaction()?;
             for (item, attempts) in items {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO items (run_id, step_id, key, position, label, status, attempts, throttled,
                         input, output, error_code, error, session, started_at, finished_at, action)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                params![
+            )?
+            .execute(params![
                     run_id,
                     item.step_id,
                     item.key,
@@ -335,8 +336,7 @@ impl Journal {
                     item.started_at,
                     item.finished_at,
                     item.action,
-                ],
-            )?;
+                ])?;
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO attempts (run_id, step_id, item_key, session, attempt, at, outcome, error_code,
