@@ -41,8 +41,10 @@ pub fn action_file(kind: ActionKind) -> String {
 
 struct Compiled {
     validator: Validator,
-    /// One validator per action, for inputs after rendering (when no template is left).
-    actions: Vec<(ActionKind, Validator)>,
+    /// One validator per action, for inputs after rendering (when no template is left),
+    /// compiled when first needed: `validate` and a run use a few of them, and compiling all
+    /// took most of a `validate`'s time.
+    actions: Vec<(ActionKind, OnceLock<Validator>)>,
     registry: Registry<'static>,
     documents: Vec<(String, Value)>,
 }
@@ -68,22 +70,25 @@ fn compiled() -> &'static Compiled {
             .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
             .build(&documents[0].1)
             .expect("embedded playbook schema compiles");
-        let actions = ActionKind::ALL
-            .iter()
-            .map(|&kind| {
-                let uri = format!("{BASE_URI}{}", action_file(kind));
-                let document =
-                    &documents.iter().find(|(u, _)| *u == uri).expect("every action has a schema").1;
-                let validator = jsonschema::options()
-                    .with_draft(jsonschema::Draft::Draft202012)
-                    .with_registry(&registry)
-                    .with_base_uri(uri)
-                    .build(document)
-                    .expect("embedded action schema compiles");
-                (kind, validator)
-            })
-            .collect();
+        let actions = ActionKind::ALL.iter().map(|&kind| (kind, OnceLock::new())).collect();
         Compiled { validator, actions, registry, documents }
+    })
+}
+
+/// The compiled schema of an action's input.
+fn action_validator(kind: ActionKind) -> &'static Validator {
+    let compiled = compiled();
+    let cell = &compiled.actions.iter().find(|(k, _)| *k == kind).expect("every action has a cell").1;
+    cell.get_or_init(|| {
+        let uri = format!("{BASE_URI}{}", action_file(kind));
+        let document =
+            &compiled.documents.iter().find(|(u, _)| *u == uri).expect("every action has a schema").1;
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .with_registry(&compiled.registry)
+            .with_base_uri(uri)
+            .build(document)
+            .expect("embedded action schema compiles")
     })
 }
 
@@ -137,9 +142,8 @@ pub fn validate(instance: &Value) -> Vec<Violation> {
 /// Checks an action's input after rendering against the action's schema: the API's
 /// constraints apply to every value now, since no template is left.
 pub fn validate_action(kind: ActionKind, input: &Value) -> Vec<Violation> {
-    let compiled = compiled();
-    let validator = &compiled.actions.iter().find(|(k, _)| *k == kind).expect("every action is compiled").1;
-    collect(compiled, validator, input)
+    let validator = action_validator(kind);
+    collect(compiled(), validator, input)
 }
 
 fn collect(compiled: &Compiled, validator: &Validator, instance: &Value) -> Vec<Violation> {
