@@ -229,6 +229,47 @@ impl Clients {
     }
 }
 
+/// The HTTPS client every SDK client shares unless its endpoint is plain HTTP, built when the
+/// first request needs it. The SDK's default builds its client, and so parses every
+/// certificate in the system's trust store, as each SDK client is created, the STS client
+/// for web identity included, whether or not anything is ever sent to it: about half of a
+/// one-call run's instructions (docs/benchmarks-scale.md). The same roots still load, at the
+/// first HTTPS request.
+#[derive(Debug, Default)]
+struct LazyHttps(std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient>);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for LazyHttps {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        use aws_smithy_http_client::tls;
+        self.0
+            .get_or_init(|| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+                    .build_https()
+            })
+            .http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        Some(aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata::new(
+            "hyper",
+            Some("1.x".into()),
+        ))
+    }
+}
+
+/// A client for an endpoint the user gave as plain `http://` (the emulator, a local test
+/// double): no TLS to set up at all.
+fn plain_http() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_http()
+}
+
 /// Builds the clients and checks that a region and credentials exist, without sending a request.
 pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -245,7 +286,12 @@ pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     let mut timeouts =
         TimeoutConfig::builder().connect_timeout(options.connect_timeout.unwrap_or(Duration::from_secs(3)));
     timeouts = timeouts.read_timeout(options.read_timeout.unwrap_or(Duration::from_secs(30)));
-    let shared = loader.retry_config(RetryConfig::disabled()).timeout_config(timeouts.build()).load().await;
+    let shared = loader
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts.build())
+        .http_client(aws_smithy_runtime_api::client::http::SharedHttpClient::new(LazyHttps::default()))
+        .load()
+        .await;
     if shared.region().is_none() {
         // A profile that does not exist explains the missing region too: say that first.
         let named =
@@ -268,10 +314,16 @@ pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     let mut codepipeline = aws_sdk_codepipeline::config::Builder::from(&shared);
     if let Some(url) = options.endpoint(Service::CodePipeline) {
         codepipeline = codepipeline.endpoint_url(url);
+        if url.starts_with("http://") {
+            codepipeline = codepipeline.http_client(plain_http());
+        }
     }
     let mut partner = aws_sdk_partnercentralselling::config::Builder::from(&shared);
     if let Some(url) = options.endpoint(Service::PartnerCentralSelling) {
         partner = partner.endpoint_url(url);
+        if url.starts_with("http://") {
+            partner = partner.http_client(plain_http());
+        }
     }
     // The profile's credentials never reach S3: artifact calls carry the job's own.
     let mut s3 = aws_sdk_s3::config::Builder::from(&shared).credentials_provider(
@@ -280,6 +332,9 @@ pub async fn clients(options: &AwsOptions) -> Result<Clients, AwsConfigError> {
     if let Some(url) = options.endpoint(Service::S3) {
         // An endpoint of our own (the emulator, a VPC endpoint by IP) has no bucket subdomains.
         s3 = s3.endpoint_url(url).force_path_style(true);
+        if url.starts_with("http://") {
+            s3 = s3.http_client(plain_http());
+        }
     }
     let region = shared.region().map(|r| r.to_string()).unwrap_or_default();
     let endpoints = Service::ALL
