@@ -566,7 +566,10 @@ fn refine_template_span(
     }
     let col = value.start.col + quote + prefix.chars().count();
     let width = template.get(range.clone()).map_or(1, |s| s.chars().count().max(1));
-    Span::new(Pos::new(value.start.line, col), Pos::new(value.start.line, col + width))
+    // An error at the end of the template (`unexpected end of string`) points just past the
+    // line's last character, not beyond it.
+    let last = line.chars().count() + 1;
+    Span::new(Pos::new(value.start.line, col.min(last)), Pos::new(value.start.line, (col + width).min(last)))
 }
 
 /// The closest of `candidates` to `name`, if one is close enough to be a likely typo.

@@ -21,6 +21,7 @@ pub mod emulator;
 pub mod engine;
 pub mod events;
 pub mod exit;
+pub mod fuzz;
 pub mod journal;
 pub mod playbook;
 pub mod progress;

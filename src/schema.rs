@@ -46,6 +46,8 @@ struct Compiled {
     /// took most of a `validate`'s time.
     actions: Vec<(ActionKind, OnceLock<Validator>)>,
     registry: Registry<'static>,
+    /// The schemas as they apply after rendering, built with the action validators.
+    rendered: OnceLock<Registry<'static>>,
     documents: Vec<(String, Value)>,
 }
 
@@ -71,7 +73,7 @@ fn compiled() -> &'static Compiled {
             .build(&documents[0].1)
             .expect("embedded playbook schema compiles");
         let actions = ActionKind::ALL.iter().map(|&kind| (kind, OnceLock::new())).collect();
-        Compiled { validator, actions, registry, documents }
+        Compiled { validator, actions, registry, rendered: OnceLock::new(), documents }
     })
 }
 
@@ -85,10 +87,30 @@ fn action_validator(kind: ActionKind) -> &'static Validator {
             &compiled.documents.iter().find(|(u, _)| *u == uri).expect("every action has a schema").1;
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
-            .with_registry(&compiled.registry)
+            .with_registry(rendered_registry(compiled))
             .with_base_uri(uri)
             .build(document)
             .expect("embedded action schema compiles")
+    })
+}
+
+/// The registry of rendered inputs. An action's schema checks a value's API constraints
+/// only when it is not a template (`"if": templated, "else": {pattern...}`), since a playbook
+/// holds templates; after rendering, a value that merely looks like one (an id of `{{x}}`
+/// from a CSV) must meet them too, so here `templated` matches nothing.
+fn rendered_registry(compiled: &Compiled) -> &Registry<'static> {
+    compiled.rendered.get_or_init(|| {
+        let mut registry = Registry::new();
+        for (uri, value) in &compiled.documents {
+            let mut value = value.clone();
+            if uri.ends_with("/common.schema.json")
+                && let Some(templated) = value.pointer_mut("/$defs/templated")
+            {
+                *templated = Value::Bool(false);
+            }
+            registry = registry.add(uri.as_str(), value).expect("embedded schema registers");
+        }
+        registry.prepare().expect("embedded schemas resolve")
     })
 }
 

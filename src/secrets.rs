@@ -22,7 +22,9 @@ pub enum SecretError {
     MissingEnv { name: String, variable: String },
     #[error("secret `{name}`: cannot read {}: {message}", path.display())]
     File { name: String, path: PathBuf, message: String },
-    #[error("secret `{name}` is shorter than {MIN_SECRET_LEN} characters, too short to be masked reliably")]
+    #[error(
+        "secret `{name}` is shorter than {MIN_SECRET_LEN} characters (or only `*`), too short to be masked reliably"
+    )]
     TooShort { name: String },
 }
 
@@ -46,12 +48,18 @@ pub fn load(playbook: &Playbook, base: &Path) -> Result<BTreeMap<String, String>
                     .to_string()
             }
         };
-        if value.chars().count() < MIN_SECRET_LEN {
+        if !maskable(&value) {
             return Err(SecretError::TooShort { name: name.clone() });
         }
         values.insert(name.clone(), value);
     }
     Ok(values)
+}
+
+/// Whether a value can be masked: long enough not to garble ordinary text, and not part of
+/// the mask itself (masked text would still show it).
+fn maskable(value: &str) -> bool {
+    value.chars().count() >= MIN_SECRET_LEN && !MASK.contains(value)
 }
 
 /// Replaces every known secret value in text and JSON with [`MASK`].
@@ -69,9 +77,10 @@ impl Masker {
         masker
     }
 
-    /// Learns a value to mask from now on.
+    /// Learns a value to mask from now on. Values too short to mask, or that the mask itself
+    /// contains (`****`), are not learned: [`load`] refuses such secrets.
     pub fn add(&self, value: &str) {
-        if value.chars().count() < MIN_SECRET_LEN {
+        if !maskable(value) {
             return;
         }
         let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
@@ -85,12 +94,21 @@ impl Masker {
     pub fn mask(&self, text: &str) -> String {
         let values = self.values.read().unwrap_or_else(|e| e.into_inner());
         let mut out = text.to_string();
-        for value in values.iter() {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), MASK);
+        // Again until no secret is left: masking one secret can complete another across the
+        // mask (`a******` once `a` met a secret ending in `*`). Each pass removes characters
+        // that are not `*` or shortens the text, so this ends.
+        loop {
+            let mut changed = false;
+            for value in values.iter() {
+                if out.contains(value.as_str()) {
+                    out = out.replace(value.as_str(), MASK);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return out;
             }
         }
-        out
     }
 
     pub fn mask_json(&self, value: &Value) -> Value {
@@ -110,6 +128,59 @@ impl Masker {
             for key in ["accessKeyId", "secretAccessKey", "sessionToken"] {
                 if let Some(value) = credentials.get(key).and_then(Value::as_str) {
                     self.add(value);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::{MIN_SECRET_LEN, Masker};
+
+    /// Secrets of every shape: printable, regex and glob characters, multi-line, Unicode,
+    /// stars like the mask's.
+    fn secret() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ -~]{4,24}",
+            "[.*+?()|\\[\\]{}^$\\\\]{4,12}",
+            "[a-z\n\r\t]{4,16}",
+            "\\PC{4,12}",
+            "[*a]{4,12}",
+            "é{4,6}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever the secrets and the text around them, masked text contains none of them.
+        #[test]
+        fn masked_text_never_contains_a_secret(
+            secrets in proptest::collection::vec(secret(), 1..4),
+            pieces in proptest::collection::vec((any::<u8>(), "[ -~*é\n]{0,6}"), 0..12),
+        ) {
+            let masker = Masker::new(secrets.clone());
+            // Text made of secrets, parts of secrets and filler, in any order.
+            let mut text = String::new();
+            for (choice, filler) in &pieces {
+                let secret = &secrets[*choice as usize % secrets.len()];
+                match choice % 4 {
+                    0 => text.push_str(secret),
+                    1 => text.extend(secret.chars().take(secret.chars().count() / 2)),
+                    2 => text.extend(secret.chars().skip(1)),
+                    _ => {}
+                }
+                text.push_str(filler);
+            }
+            let masked = masker.mask(&text);
+            for secret in &secrets {
+                if super::maskable(secret) {
+                    prop_assert!(!masked.contains(secret.as_str()), "{secret:?} in {masked:?} (from {text:?})");
+                } else {
+                    prop_assert!(secret.chars().count() < MIN_SECRET_LEN || super::MASK.contains(secret.as_str()));
                 }
             }
         }

@@ -56,7 +56,49 @@ impl SourceFile {
 
     /// The text of 1-based line `line`, without its line break.
     pub fn line(&self, line: usize) -> Option<&str> {
-        self.text.split('\n').nth(line.checked_sub(1)?).map(|l| l.strip_suffix('\r').unwrap_or(l))
+        lines(&self.text).nth(line.checked_sub(1)?)
+    }
+}
+
+/// The lines of `text` as YAML counts them (and so every position we report): a line ends
+/// at `\r\n`, `\n` or a lone `\r`. Text ending in a break has an empty last line, so the
+/// position just past the end is a line too.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\n', '\r']) {
+            Some(at) => {
+                let width = if current[at..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&current[at + width..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+/// The position just after `text` (1-based line and column, in characters).
+pub fn end_of(text: &str) -> Pos {
+    let (count, last) = lines(text).fold((0, ""), |(n, _), line| (n + 1, line));
+    Pos::new(count, last.chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pos, end_of, lines};
+
+    #[test]
+    fn every_line_break_yaml_knows_ends_a_line() {
+        assert_eq!(lines("a\nb\r\nc\rd").collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        assert_eq!(lines("a\n").collect::<Vec<_>>(), ["a", ""]);
+        assert_eq!(lines("").collect::<Vec<_>>(), [""]);
+        assert_eq!(lines("\r\r\n").collect::<Vec<_>>(), ["", "", ""]);
+        assert_eq!(end_of("ab\ré"), Pos::new(2, 2));
+        assert_eq!(end_of(""), Pos::new(1, 1));
     }
 }
 

@@ -82,10 +82,15 @@ pub fn load(
 pub fn load_file(path: &Path) -> Result<Value, VarsError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| VarsError::Io { path: path.into(), message: e.to_string() })?;
+    parse(path, &text)
+}
+
+/// Parses a data file's text by the extension of `path` (which only names it in messages).
+pub fn parse(path: &Path, text: &str) -> Result<Value, VarsError> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     match extension.as_str() {
-        "csv" => load_csv(path, &text),
-        "json" => serde_json::from_str(&text).map_err(|e| VarsError::Json {
+        "csv" => load_csv(path, text),
+        "json" => serde_json::from_str(text).map_err(|e| VarsError::Json {
             path: path.into(),
             line: e.line(),
             column: e.column(),
@@ -105,7 +110,7 @@ pub fn load_file(path: &Path) -> Result<Value, VarsError> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        _ => crate::yaml::parse(&text).map(|doc| doc.to_json()).map_err(|errors| {
+        _ => crate::yaml::parse(text).map(|doc| doc.to_json()).map_err(|errors| {
             let first = &errors[0];
             let at = first.span().start;
             VarsError::Yaml { path: path.into(), line: at.line, column: at.col, message: first.to_string() }

@@ -97,9 +97,13 @@ impl YamlError {
 pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
+    // The scanner ends an unterminated last line with a line break of its own, so the end of
+    // a collection that runs to the end of the text can lie one line past it: clamp.
+    let end = crate::source::end_of(text);
+    let to_span = |span: YamlSpan| Span::new(to_pos(span.start).min(end), to_pos(span.end).min(end));
     let mut documents = 0usize;
     while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| vec![syntax_error(&e)])?;
+        let (event, span) = next.map_err(|e| vec![syntax_error(&e, end)])?;
         let span = to_span(span);
         match event {
             Event::DocumentStart(_) => {
@@ -121,12 +125,8 @@ fn to_pos(marker: saphyr_parser::Marker) -> Pos {
     Pos::new(marker.line(), marker.col() + 1)
 }
 
-fn to_span(span: YamlSpan) -> Span {
-    Span::new(to_pos(span.start), to_pos(span.end))
-}
-
-fn syntax_error(error: &ScanError) -> YamlError {
-    let pos = to_pos(*error.marker());
+fn syntax_error(error: &ScanError, end: Pos) -> YamlError {
+    let pos = to_pos(*error.marker()).min(end);
     // The scanner's own limit on flow nesting (`[[[[...`) is the same problem as ours.
     if error.info() == "recursion limit exceeded" {
         return YamlError::TooDeep { at: Span::point(pos) };

@@ -17,6 +17,9 @@ mod schema;
 mod skeleton;
 mod validate;
 
+pub use runs::describe as describe_run;
+pub use validate::{FileReport, validate_bytes};
+
 /// The whole program after `main`: parse arguments, run the command, map the outcome.
 pub fn run() -> Exit {
     let cli = Cli::parse();

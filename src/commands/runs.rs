@@ -96,7 +96,7 @@ fn shown_status(journal: &Journal, run: &RunSummary) -> String {
     }
 }
 
-fn describe(detail: &RunDetail, verbose: bool) -> String {
+pub fn describe(detail: &RunDetail, verbose: bool) -> String {
     let run = &detail.run;
     let mut out = String::new();
     let _ = writeln!(out, "run {} of {} ({})", run.id, run.playbook, run.path);

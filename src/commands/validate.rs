@@ -36,7 +36,17 @@ impl FileReport {
 
 /// Loads and checks one playbook file, collecting every diagnostic.
 pub fn validate_file(path: &std::path::Path) -> FileReport {
-    let source = match playbook::load_file(path) {
+    validate_loaded(path, playbook::load_file(path))
+}
+
+/// Checks a playbook given as bytes (`path` only names it in messages): what `validate`
+/// does once the file is read. The fuzz targets start here.
+pub fn validate_bytes(path: &std::path::Path, bytes: Vec<u8>) -> FileReport {
+    validate_loaded(path, playbook::source_from_bytes(path, bytes))
+}
+
+fn validate_loaded(path: &std::path::Path, read: Result<SourceFile, playbook::LoadError>) -> FileReport {
+    let source = match read {
         Ok(source) => source,
         Err(error) => {
             return FileReport {

@@ -179,6 +179,101 @@ impl Emulator {
     }
 }
 
+/// An emulator without a socket: it answers the bytes of HTTP/1.1 requests with the bytes of
+/// its answers, through the same connection code as [`Emulator`]. The fuzz targets drive it
+/// (`src/fuzz.rs`); each value is a fresh world.
+#[derive(Debug)]
+pub struct Connectionless {
+    shared: Arc<Shared>,
+    s3: s3s::service::S3Service,
+}
+
+impl Connectionless {
+    pub fn new(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
+        let shared = Arc::new(build(config)?);
+        let s3 = s3::service(shared.clone());
+        Ok(Self { shared, s3 })
+    }
+
+    /// Sends `request` as the whole of a connection's input, closes its sending side, and
+    /// returns everything the server wrote before it closed the connection.
+    pub async fn exchange(&self, request: &[u8]) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let connection = server::connection(server, self.shared.clone(), self.s3.clone());
+        let (mut read, mut write) = tokio::io::split(client);
+        let send = async move {
+            // The server may answer and close before reading everything (a body too large).
+            let _ = write.write_all(request).await;
+            let _ = write.shutdown().await;
+        };
+        let mut answer = Vec::new();
+        let receive = read.read_to_end(&mut answer);
+        let _ = tokio::join!(connection, send, receive);
+        answer
+    }
+
+    /// The counts `/_handoff/summary` answers.
+    pub fn summary(&self) -> Value {
+        self.shared.world().summary()
+    }
+
+    /// The bytes of a well-formed request for operation number `operation` (modulo their
+    /// count) with `body`, signed with SigV4 by the AWS SDK's own signer and the first
+    /// credential: a request that gets past the signature check to the world.
+    pub fn signed_request(&self, operation: usize, body: &[u8]) -> Vec<u8> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let operation = protocol::Operation::ALL[operation % protocol::Operation::ALL.len()];
+        let service = operation.service();
+        let target = format!("{}.{}", protocol::target_prefix(service), operation.name());
+        let host = "127.0.0.1";
+        let mut headers = vec![
+            ("host".to_string(), host.to_string()),
+            ("content-type".to_string(), protocol::content_type(service).to_string()),
+            ("x-amz-target".to_string(), target),
+        ];
+        if let Some(credential) = self.shared.credentials.first() {
+            let identity = aws_credential_types::Credentials::new(
+                credential.access_key_id.clone(),
+                credential.secret_access_key.clone(),
+                None,
+                None,
+                "handoff-fuzz",
+            )
+            .into();
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region(&self.shared.region)
+                .name(protocol::signing_name(service))
+                .time(std::time::SystemTime::now())
+                .settings(SigningSettings::default())
+                .build()
+                .map(Into::into);
+            let signed = params.ok().and_then(|params| {
+                let request = SignableRequest::new(
+                    "POST",
+                    format!("http://{host}/"),
+                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    SignableBody::Bytes(body),
+                )
+                .ok()?;
+                sign(request, &params).ok()
+            });
+            if let Some(signed) = signed {
+                let (instructions, _) = signed.into_parts();
+                headers.extend(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())));
+            }
+        }
+        let mut request = b"POST / HTTP/1.1\r\n".to_vec();
+        for (name, value) in &headers {
+            request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        request.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        request.extend_from_slice(body);
+        request
+    }
+}
+
 fn build(config: &EmulatorConfig) -> Result<Shared, EmulatorError> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut fixtures = config.fixtures.clone();

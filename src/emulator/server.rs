@@ -55,7 +55,7 @@ impl Shared {
 
 /// The connection is closed without an answer (an injected fault).
 #[derive(Debug)]
-struct Dropped;
+pub(super) struct Dropped;
 
 impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,13 +72,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors, most likely: accepting again at once would
+                    // spin a core until a connection closes.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                let s3 = s3.clone();
-                let service = service_fn(move |request| handle(request, shared.clone(), s3.clone()));
-                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                let connection = graceful.watch(connection(stream, shared.clone(), s3.clone()));
                 tokio::spawn(async move {
                     // A closed or dropped connection is normal here.
                     let _ = connection.await;
@@ -88,6 +89,37 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// How long a client may take to send a request's headers. Without it, a client that
+/// sends a byte now and then (slow loris) holds its connection and task forever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One HTTP/1.1 connection over any byte stream: a socket, or an in-memory pipe (the fuzz
+/// targets, [`super::Connectionless`]).
+pub(super) fn connection<IO>(
+    io: IO,
+    shared: Arc<Shared>,
+    s3: s3s::service::S3Service,
+) -> http1::Connection<
+    TokioIo<IO>,
+    impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Full<Bytes>>,
+        Error = Dropped,
+        Future = impl Future + Send,
+    > + Send,
+>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| handle(request, shared.clone(), s3.clone()));
+    http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // A client that shuts its sending side after a request still gets the answer.
+        .half_close(true)
+        .serve_connection(TokioIo::new(io), service)
 }
 
 /// Whether a request is for the admin endpoints: an unsigned GET of `/` or `/_handoff/...`.

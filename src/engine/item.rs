@@ -319,7 +319,7 @@ impl Engine {
 /// Checks a rendered input against the action's schema, first turning values into the type
 /// the API wants where the intent is plain: `"{{ index }}"` yields 3 where a string is
 /// wanted, and a CSV cell yields "50" where an integer is. Returns what still does not fit.
-fn coerce_to_schema(kind: ActionKind, input: &mut Value) -> Vec<crate::schema::Violation> {
+pub(super) fn coerce_to_schema(kind: ActionKind, input: &mut Value) -> Vec<crate::schema::Violation> {
     use crate::schema::Problem;
     for _ in 0..8 {
         let violations = crate::schema::validate_action(kind, input);

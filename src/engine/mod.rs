@@ -29,6 +29,8 @@ mod for_each;
 mod limits;
 use for_each::resume_mismatch;
 mod item;
+#[cfg(test)]
+mod properties;
 mod results;
 use results::{Items, StepResults};
 

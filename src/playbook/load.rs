@@ -61,12 +61,22 @@ pub fn load_file(path: &Path) -> Result<SourceFile, LoadError> {
         let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
         return Err(LoadError::TooLarge { size });
     }
+    source_from_bytes(path, bytes)
+}
+
+/// A playbook's bytes as a [`SourceFile`]: within the size limit and UTF-8 (`path` only
+/// names it in messages).
+pub fn source_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<SourceFile, LoadError> {
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(LoadError::TooLarge { size: bytes.len() as u64 });
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let valid = std::str::from_utf8(valid).unwrap_or_default();
-        let line = valid.matches('\n').count() + 1;
-        let col = valid.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
-        LoadError::NotUtf8 { at: Pos::new(line, col), byte: e.as_bytes()[e.utf8_error().valid_up_to()] }
+        LoadError::NotUtf8 {
+            at: crate::source::end_of(valid),
+            byte: e.as_bytes()[e.utf8_error().valid_up_to()],
+        }
     })?;
     Ok(SourceFile::new(path, text))
 }

@@ -17,7 +17,7 @@ mod load;
 mod pointer;
 mod units;
 
-pub use load::{LoadError, Loaded, MAX_FILE_SIZE, load_file, load_source};
+pub use load::{LoadError, Loaded, MAX_FILE_SIZE, load_file, load_source, source_from_bytes};
 pub use pointer::Pointer;
 pub use units::{DurationSpec, FailureBudget, Limit, Rate};
 

@@ -14,7 +14,7 @@ use handoff::emulator::{
 };
 use serde_json::json;
 
-fn sdk_config(url: &str, secret: &str) -> aws_config::SdkConfig {
+pub(crate) fn sdk_config(url: &str, secret: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(DEFAULT_REGION))

@@ -203,6 +203,16 @@ impl EmulatorProcess {
     pub fn summary(&self) -> serde_json::Value {
         self.get("summary")
     }
+
+    /// The process's peak resident memory so far, in bytes (Linux's VmHWM).
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
 }
 
 impl Drop for EmulatorProcess {

@@ -3,12 +3,14 @@
 mod artifacts;
 mod aws_cli;
 mod cli;
+mod emulator_load;
 mod emulator_sdk;
 mod errors;
 mod examples;
 mod exec;
 mod fixtures;
 mod flows;
+mod fuzz;
 mod helpers;
 mod hostile;
 mod journal;

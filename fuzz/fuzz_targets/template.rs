@@ -1,0 +1,4 @@
+//! Fuzz target `template`: see `handoff::fuzz::template` for what it feeds and what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| handoff::fuzz::template(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `vars`: see `handoff::fuzz::vars` for what it feeds and what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| handoff::fuzz::vars(data));
