@@ -7,7 +7,7 @@
 //! (what the user reads). Then the run: `engine` (steps and items, the journal's records)
 //! drives `actions` (one file per action: AWS calls, `exec` for programs, artifacts through
 //! `archive`), which send through `call` (retries, rate limits, timeouts). `commands` has one file per command;
-//! `cli` the command line.
+//! `cli` the command line. `fuzz` holds the fuzz targets' bodies (`fuzz/`, docs/fuzzing.md).
 
 pub mod actions;
 pub mod archive;
