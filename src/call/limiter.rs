@@ -52,6 +52,8 @@ const RECENT: usize = 20;
 const SLOW_START: f64 = 50.0;
 const SLOW_START_DOUBLING: Duration = Duration::from_millis(50);
 const UNLIMITED_ABOVE: f64 = 1000.0;
+/// How long slow start measures what is really sent over.
+const SENDING_WINDOW: Duration = Duration::from_millis(50);
 /// The most one clean window raises the rate by.
 const PROBE_STEP: f64 = 1.2;
 /// How long the lowest throttled rate is trusted before it is raised by 5% and probed again.
@@ -62,6 +64,9 @@ const IDLE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct RateLimiter {
     state: Mutex<State>,
+    /// Wakes the calls waiting for their slots when slow start raises the rate: their slots
+    /// were reserved at the old, slower spacing.
+    raised: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -104,6 +109,9 @@ struct State {
     /// which rate: it doubles every [`SLOW_START_DOUBLING`].
     slow_start: bool,
     slow_from: (Instant, f64),
+    /// Slow start's measure of what is sent: since when, how many successes, and the rate
+    /// of the last whole window.
+    sending: (Instant, u64, f64),
     /// A ceiling that never adapts.
     fixed: bool,
     /// The rate before the first decrease of this run of decreases: restored when they turn
@@ -166,12 +174,13 @@ impl RateLimiter {
             recent: VecDeque::with_capacity(RECENT),
             slow_start,
             slow_from: (now, SLOW_START),
+            sending: (now, 0, SLOW_START),
             fixed: false,
             peak: None,
             probe: false,
             throttles: 0,
         };
-        Self { state: Mutex::new(state) }
+        Self { state: Mutex::new(state), raised: tokio::sync::Notify::new() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -192,6 +201,7 @@ impl RateLimiter {
                     state.busy = (now, 0);
                     if state.slow_start {
                         state.slow_from = (now, state.slow_from.1);
+                        state.sending = (now, 0, state.slow_from.1);
                     }
                 }
                 let Some(rate) = state.rate else { return };
@@ -202,7 +212,10 @@ impl RateLimiter {
             if wait.is_zero() {
                 return;
             }
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.raised.notified() => {}
+            }
             if self.lock().generation == generation {
                 return;
             }
@@ -216,7 +229,15 @@ impl RateLimiter {
 
     /// A call sent at `sent` went through.
     pub fn succeeded(&self, sent: Instant) {
-        self.lock().respond(Instant::now(), sent, false);
+        let generation = {
+            let mut state = self.lock();
+            let before = state.generation;
+            state.respond(Instant::now(), sent, false);
+            (state.slow_start || state.rate.is_none()) && state.generation != before
+        };
+        if generation {
+            self.raised.notify_waiters();
+        }
     }
 
     /// The rate in force, calls per second (`None`: unlimited), as a limit: calls are spaced
@@ -345,6 +366,19 @@ impl State {
         self.next = now + Duration::from_secs_f64(1.0 / rate);
     }
 
+    /// Successes per second over the last [`SENDING_WINDOW`] or so, for slow start.
+    fn recent_sending(&mut self, now: Instant) -> f64 {
+        let (start, count, rate) = &mut self.sending;
+        *count += 1;
+        let elapsed = now.duration_since(*start);
+        if elapsed >= SENDING_WINDOW {
+            *rate = *count as f64 / elapsed.as_secs_f64();
+            *start = now;
+            *count = 0;
+        }
+        *rate
+    }
+
     /// How fast calls went lately, for a limiter that had no rate.
     fn sending_rate(&self, now: Instant) -> f64 {
         let elapsed = now.duration_since(self.busy.0).as_secs_f64().max(0.1);
@@ -400,14 +434,26 @@ impl State {
         if self.slow_start {
             let (since, base) = self.slow_from;
             let doublings = now.duration_since(since).as_secs_f64() / SLOW_START_DOUBLING.as_secs_f64();
-            // Never far ahead of what is really sent: slots reserved earlier go slower.
-            let sending = self.sending_rate(now);
-            let raised = (base * 2f64.powf(doublings)).min(4.0 * sending).max(rate);
+            // Never far ahead of what is really sent (concurrency or slow answers may hold
+            // calls back), measured over the last moments, not since the first call.
+            let sending = self.recent_sending(now);
+            let raised = (base * 2f64.powf(doublings)).min(4.0 * sending.max(rate)).max(rate);
             let raised = if sending > UNLIMITED_ABOVE { None } else { Some(raised) };
-            self.rate = match (raised, self.ceiling) {
+            let raised = match (raised, self.ceiling) {
                 (Some(r), Some(c)) => Some(r.min(c * MARGIN)),
                 (r, _) => r,
             };
+            // Take the new spacing at once when it is clearly faster: the calls waiting hold
+            // slots reserved at the old one (`acquire` wakes them to take new ones).
+            let clearly = match raised {
+                Some(raised) => raised >= rate * 1.25,
+                None => true,
+            };
+            if clearly {
+                let window = self.window;
+                self.set_rate(raised, now);
+                self.window = window;
+            }
             return;
         }
         let top = self.ceiling.map(|c| c * MARGIN);
