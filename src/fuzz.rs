@@ -72,7 +72,8 @@ pub fn vars(data: &[u8]) {
             return;
         }
     };
-    let lines = text.split('\n').count();
+    // Lines as YAML and CSV count them: a lone CR ends one too.
+    let lines = crate::source::lines(text).count();
     match crate::vars::parse(Path::new(&format!("fuzz.{extension}")), text) {
         Ok(value) => {
             if extension == "csv" || extension == "jsonl" {
