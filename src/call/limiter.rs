@@ -19,9 +19,11 @@
 //! - **Climb back by bisection.** After a verified decrease the rate climbs halfway to the
 //!   lowest rate throttled recently, one clean window at a time, and holds just below it; that
 //!   bound relaxes slowly, so a quota raised (or a neighbour gone quiet) is found again.
-//! - **No limit means slow start.** Without any limit, calls start at 10/s and the rate grows
-//!   10% per success until the service throttles or it passes 1,000/s, so a quota is found
-//!   with a throttle or two instead of a burst of concurrency-many.
+//! - **No limit means slow start.** Without any limit, calls start at 50/s and the rate
+//!   doubles every 50 ms (never past four times what went out in the last 50 ms) until the
+//!   service throttles or it passes 1,000/s, so a quota is found with a throttle or two
+//!   instead of a burst of concurrency-many. A raise wakes the calls waiting on slots
+//!   reserved at the slower spacing.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
