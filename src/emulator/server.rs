@@ -92,8 +92,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: Cancell
 }
 
 /// How long a client may take to send a request's headers. Without it, a client that
-/// sends a byte now and then (slow loris) holds its connection and task forever.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// sends a byte now and then (slow loris) holds its connection and task forever. hyper also
+/// counts an idle keep-alive connection's wait for its next request against it, so it is
+/// longer than the AWS SDKs keep a connection idle in their pools (90 s): a well-behaved
+/// client never has a pooled connection closed under it mid-reuse.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One HTTP/1.1 connection over any byte stream: a socket, or an in-memory pipe (the fuzz
 /// targets, [`super::Connectionless`]).
