@@ -197,7 +197,9 @@ pub fn journal(data: &[u8]) {
                 let _ = journal.item_output(&run.id, &item.step_id, &item.key);
             }
         }
-        let _ = journal.items(&run.id);
+        // What `--resume` reads.
+        let _ = journal.summary(&run.id);
+        let _ = journal.outcomes(&run.id);
     }
 }
 

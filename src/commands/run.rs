@@ -16,7 +16,7 @@ use crate::cli::RunArgs;
 use crate::engine::{self, Engine, RunInput, RunReport};
 use crate::events::{Event, Reporter};
 use crate::exit::Exit;
-use crate::journal::{self, Journal, JournaledItem, LockError, LockHolder, NewRun, RunLock, RunRecorder};
+use crate::journal::{self, Journal, JournaledOutcome, LockError, LockHolder, NewRun, RunLock, RunRecorder};
 use crate::playbook::Loaded;
 use crate::progress::{self, Level};
 use crate::secrets::{self, Masker};
@@ -505,7 +505,7 @@ impl Drop for Stop {
 struct Session {
     journal: Arc<Journal>,
     recorder: Arc<RunRecorder>,
-    replay: BTreeMap<String, BTreeMap<String, JournaledItem>>,
+    replay: BTreeMap<String, BTreeMap<String, JournaledOutcome>>,
 }
 
 /// Opens the journal and takes the playbook's lock, for one run or a worker's many.
@@ -545,18 +545,18 @@ fn begin_session(
     let playbook = &prepared.loaded.playbook;
     let (session, replay) = match resume {
         Some(run_id) => {
-            let earlier = journal.run(run_id).map_err(|e| invalid(&e))?;
-            if earlier.run.playbook != playbook.name {
+            let earlier = journal.summary(run_id).map_err(|e| invalid(&e))?;
+            if earlier.playbook != playbook.name {
                 return Err(invalid(&format!(
                     "run {run_id} is of playbook `{}`, not `{}`; resume it with its own playbook",
-                    earlier.run.playbook, playbook.name
+                    earlier.playbook, playbook.name
                 )));
             }
-            if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&earlier.run.started_at) {
+            if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&earlier.started_at) {
                 input.started_at = started.with_timezone(&chrono::Utc);
             }
             let session = journal.resume_run(run_id).map_err(|e| invalid(&e))?;
-            (session, journal.items(run_id).map_err(|e| invalid(&e))?)
+            (session, journal.outcomes(run_id).map_err(|e| invalid(&e))?)
         }
         None => {
             let arguments: Vec<String> = settings.arguments.iter().map(|a| masker.mask(a)).collect();

@@ -13,13 +13,13 @@ use tokio::task::JoinSet;
 use super::results::Items;
 use super::{Engine, ItemReport, Output, StepPlan, item_label};
 use crate::events::{Event, ItemStatus};
-use crate::journal::JournaledItem;
+use crate::journal::JournaledOutcome;
 
 /// Why `--resume` cannot go on with a step: its items are not the ones the journal has.
 pub(super) fn resume_mismatch(
     step: &str,
     keys: &[String],
-    journaled: &BTreeMap<String, JournaledItem>,
+    journaled: &BTreeMap<String, JournaledOutcome>,
 ) -> Option<String> {
     let now: std::collections::BTreeSet<&String> = keys.iter().collect();
     let added = now.iter().filter(|k| !journaled.contains_key(**k)).count();

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::ActionKind;
 use crate::aws::Clients;
 use crate::events::{Counts, Event, ItemStatus, Reporter};
-use crate::journal::{JournaledItem, RunRecorder, StepRecord};
+use crate::journal::{JournaledOutcome, RunRecorder, StepRecord};
 use crate::playbook::{ForEach, OnFailure, Playbook};
 use crate::secrets::Masker;
 use crate::template::Renderer;
@@ -149,7 +149,7 @@ pub struct Engine {
     /// Where item outcomes are made durable; `None` runs without a journal (`demo`, tests).
     pub recorder: Option<Arc<RunRecorder>>,
     /// On `--resume`: what the journal holds, by step id and item key.
-    pub replay: BTreeMap<String, BTreeMap<String, JournaledItem>>,
+    pub replay: BTreeMap<String, BTreeMap<String, JournaledOutcome>>,
     /// `--review`: actions that change anything are rendered, checked and not sent.
     pub review: bool,
 }

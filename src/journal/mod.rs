@@ -22,7 +22,7 @@ mod lock;
 mod read;
 mod recorder;
 
-pub use read::{JournaledAttempt, JournaledItem, JournaledStep, RunDetail, RunSummary};
+pub use read::{JournaledAttempt, JournaledItem, JournaledOutcome, JournaledStep, RunDetail, RunSummary};
 pub use recorder::RunRecorder;
 
 pub use lock::{LockError, LockHolder, RunLock};
@@ -515,6 +515,17 @@ mod tests {
         assert_eq!(detail.items[0].done_status(), Some(ItemStatus::Succeeded));
         assert_eq!(detail.items[0].output["TaskId"], "task-1");
         assert_eq!(detail.attempts.len(), 2);
+        // What --resume reads: the run's row and each item's outcome, not its input or output.
+        assert_eq!(journal.summary("r1").unwrap(), detail.run);
+        let outcomes = journal.outcomes("r1").unwrap();
+        let outcome = &outcomes["accept"]["k1"];
+        assert_eq!(outcome.done_status(), Some(ItemStatus::Succeeded));
+        assert_eq!(
+            (outcome.label.as_str(), outcome.attempts),
+            (detail.items[0].label.as_str(), detail.items[0].attempts)
+        );
+        assert!(journal.outcomes("nope").unwrap().is_empty());
+        assert!(matches!(journal.summary("nope"), Err(JournalError::NoSuchRun { .. })));
         assert_eq!(journal.resume_run("r1").unwrap(), 1);
         assert!(matches!(journal.resume_run("nope"), Err(JournalError::NoSuchRun { .. })));
     }

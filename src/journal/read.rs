@@ -49,11 +49,35 @@ pub struct JournaledItem {
 impl JournaledItem {
     /// Done items are not sent again on resume.
     pub fn done_status(&self) -> Option<ItemStatus> {
-        match self.status.as_str() {
-            "succeeded" => Some(ItemStatus::Succeeded),
-            "skipped" => Some(ItemStatus::Skipped),
-            _ => None,
-        }
+        done_status(&self.status)
+    }
+}
+
+/// What `--resume` needs of a journaled item: its outcome, without its input and output (an
+/// output is read back from the journal when a template asks for it). Resuming a 100,000-item
+/// run held every item's input and output, parsed, twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournaledOutcome {
+    pub label: String,
+    pub status: String,
+    pub attempts: u32,
+    pub throttled: u32,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+}
+
+impl JournaledOutcome {
+    /// Done items are not sent again on resume.
+    pub fn done_status(&self) -> Option<ItemStatus> {
+        done_status(&self.status)
+    }
+}
+
+fn done_status(status: &str) -> Option<ItemStatus> {
+    match status {
+        "succeeded" => Some(ItemStatus::Succeeded),
+        "skipped" => Some(ItemStatus::Skipped),
+        _ => None,
     }
 }
 
@@ -102,12 +126,7 @@ impl Journal {
     }
 
     pub fn run(&self, run_id: &str) -> Result<RunDetail, JournalError> {
-        let run = self.with(|c| {
-            c.query_row(&format!("{RUN_COLUMNS} WHERE r.id = ?1"), [run_id], run_summary).optional()
-        })?;
-        let Some(run) = run else {
-            return Err(JournalError::NoSuchRun { path: self.path.clone(), run_id: run_id.into() });
-        };
+        let run = self.summary(run_id)?;
         let steps = self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT step_id, position, action, status, succeeded, failed, skipped, not_done, retries, throttled,
@@ -160,6 +179,41 @@ impl Journal {
                 .collect()
         })?;
         Ok(RunDetail { run, steps, items, attempts })
+    }
+
+    /// One run's row of `handoff runs`.
+    pub fn summary(&self, run_id: &str) -> Result<RunSummary, JournalError> {
+        let run = self.with(|c| {
+            c.query_row(&format!("{RUN_COLUMNS} WHERE r.id = ?1"), [run_id], run_summary).optional()
+        })?;
+        run.ok_or_else(|| JournalError::NoSuchRun { path: self.path.clone(), run_id: run_id.into() })
+    }
+
+    /// A run's item outcomes by step id, then key: what `--resume` replays.
+    pub fn outcomes(
+        &self,
+        run_id: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, JournaledOutcome>>, JournalError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, key, label, status, attempts, throttled, error_code, error
+                 FROM items WHERE run_id = ?1",
+            )?;
+            let mut rows = statement.query([run_id])?;
+            let mut by_step: BTreeMap<String, BTreeMap<String, JournaledOutcome>> = BTreeMap::new();
+            while let Some(row) = rows.next()? {
+                let outcome = JournaledOutcome {
+                    label: row.get(2)?,
+                    status: row.get(3)?,
+                    attempts: row.get(4)?,
+                    throttled: row.get(5)?,
+                    error_code: row.get(6)?,
+                    error: row.get(7)?,
+                };
+                by_step.entry(row.get(0)?).or_default().insert(row.get(1)?, outcome);
+            }
+            Ok(by_step)
+        })
     }
 
     /// One item's output (masked, as recorded), `None` when the journal has no such item.
