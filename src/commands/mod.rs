@@ -41,6 +41,22 @@ pub fn run() -> Exit {
     })
 }
 
+/// Writes a command's output to stdout. A reader that went away (`| head`) ends the output
+/// quietly, as git's and ripgrep's do; `print!` panicked there.
+pub(crate) fn print_out(text: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    quiet_broken_pipe(write!(out, "{text}").and_then(|()| out.flush()))
+}
+
+/// A write's result, with a closed pipe counted as the end of the output, not an error.
+pub(crate) fn quiet_broken_pipe(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Whether to colour what goes to stderr: `--color`, then NO_COLOR, then a terminal check.
 fn stderr_color(choice: ColorChoice) -> bool {
     match choice {

@@ -238,7 +238,11 @@ pub async fn execute(
                 )
             })
             .collect();
-        print!("{}", engine::dry_run(&input, &endpoints));
+        // Streamed: a plan of 100,000 calls is not held as one string.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        super::quiet_broken_pipe(
+            engine::dry_run(&input, &endpoints, &mut out).and_then(|()| std::io::Write::flush(&mut out)),
+        )?;
         return Ok(Exit::Success);
     }
     // The journal and the lock come before the AWS clients: a second cron run must exit 3

@@ -6,6 +6,7 @@ use crate::cli::{Format, RunsArgs, ShowArgs};
 use crate::exit::Exit;
 use crate::journal::{Journal, RunDetail, RunLock, RunSummary};
 
+use super::print_out;
 use super::run::journal_path;
 use crate::progress::summary::table;
 
@@ -22,9 +23,9 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<Exit> {
         run.status = shown_status(&journal, run);
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        Format::Json => print_out(format_args!("{}\n", serde_json::to_string_pretty(&runs)?))?,
         Format::Human if runs.is_empty() => {
-            println!("no runs in {}", journal.path().display());
+            print_out(format_args!("no runs in {}\n", journal.path().display()))?;
         }
         Format::Human => {
             let rows: Vec<Vec<String>> = runs
@@ -42,10 +43,10 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<Exit> {
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                table(&["RUN", "PLAYBOOK", "STATUS", "STARTED", "OK", "FAILED", "SKIPPED", "RESUMES"], &rows)
-            );
+            print_out(table(
+                &["RUN", "PLAYBOOK", "STATUS", "STARTED", "OK", "FAILED", "SKIPPED", "RESUMES"],
+                &rows,
+            ))?;
         }
     }
     Ok(Exit::Success)
@@ -62,8 +63,8 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<Exit> {
     };
     detail.run.status = shown_status(&journal, &detail.run);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&detail)?),
-        Format::Human => print!("{}", describe(&detail, args.verbose)),
+        Format::Json => print_out(format_args!("{}\n", serde_json::to_string_pretty(&detail)?))?,
+        Format::Human => print_out(describe(&detail, args.verbose))?,
     }
     Ok(Exit::Success)
 }

@@ -3,31 +3,35 @@
 //! secrets render as the mask, and steps that read earlier steps' results are shown as
 //! templates, since those results exist only at run time.
 
-use std::fmt::Write as _;
+use std::io::Write;
 
 use serde_json::{Map, Value};
 
+use super::results::Items;
 use super::{RunInput, base_context, derived_token, item_key};
 use crate::actions::Service;
 use crate::playbook::ForEach;
 use crate::secrets::MASK;
 use crate::template::Renderer;
 
-/// The plan of a run as text. `endpoints` names where each service's calls would go.
-pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String {
+/// Writes the plan of a run to `out`. `endpoints` names where each service's calls would go.
+pub fn dry_run(
+    input: &RunInput<'_>,
+    endpoints: &[(Service, String)],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let playbook = input.playbook;
     let renderer = Renderer::default();
     let limiters = super::Limiters::new(playbook);
-    let mut out = String::new();
-    let _ = writeln!(out, "dry run of {} (run {}): nothing is sent", playbook.name, input.run_id);
+    writeln!(out, "dry run of {} (run {}): nothing is sent", playbook.name, input.run_id)?;
     for (service, endpoint) in endpoints {
         let ceiling = playbook
             .rate_limits
             .ceiling(*service)
             .map_or(String::new(), |c| format!(", every call at most {c}"));
-        let _ = writeln!(out, "  {service}: {endpoint}{ceiling}");
+        writeln!(out, "  {service}: {endpoint}{ceiling}")?;
     }
-    let _ = writeln!(out, "  retries are handoff's alone: the AWS SDK's own retry layer is off");
+    writeln!(out, "  retries are handoff's alone: the AWS SDK's own retry layer is off")?;
     // Secrets render as the mask: a dry run needs none of their values.
     let secrets: Map<String, Value> =
         playbook.secrets.keys().map(|k| (k.clone(), Value::String(MASK.into()))).collect();
@@ -41,18 +45,20 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
         let target = kind
             .service()
             .map_or_else(|| kind.operation().to_string(), |s| format!("{s} {}", kind.operation()));
-        let _ = writeln!(out, "\nstep {} ({kind} -> {target})", step.id);
-        let _ = writeln!(out, "  retry: {}", policy.describe());
+        writeln!(out, "\nstep {} ({kind} -> {target})", step.id)?;
+        writeln!(out, "  retry: {}", policy.describe())?;
         if kind.service().is_some() {
-            let _ = writeln!(out, "  limit: {}", limiters.source(kind));
+            writeln!(out, "  limit: {}", limiters.source(kind))?;
         }
+        // As a run reads them: a list the run holds (`{{ vars.ids }}`) is shared, not copied.
         let items = match &step.for_each {
-            None => Some(vec![Value::Null]),
-            Some(ForEach::List(items)) => Some(items.clone()),
-            Some(ForEach::Template(template)) => match renderer.render_str(&template.0, &context) {
-                Ok(Value::Array(items)) => Some(items),
-                _ => {
-                    let _ = writeln!(out, "  for each item of {}: known only at run time", template.0);
+            None => Some(Items::owned(vec![Value::Null])),
+            Some(ForEach::List(items)) => Some(Items::owned(items.clone())),
+            Some(ForEach::Template(template)) => match Items::from_template(&renderer, &template.0, &context)
+            {
+                Ok(items) => Some(items),
+                Err(_) => {
+                    writeln!(out, "  for each item of {}: known only at run time", template.0)?;
                     None
                 }
             },
@@ -60,16 +66,16 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
         let Some(items) = items else {
             let mut raw = raw.clone();
             kind.redact(&mut raw);
-            let _ = writeln!(out, "  input: {raw}");
+            writeln!(out, "  input: {raw}")?;
             continue;
         };
         if step.for_each.is_some() {
-            let _ = writeln!(out, "  {} items", items.len());
+            writeln!(out, "  {} items", items.list().len())?;
         }
         let seed = format!("{}\n{}\n{}", playbook.name, input.run_id, step.id);
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.list().iter().enumerate() {
             let item_context = if step.for_each.is_some() {
-                minijinja::context! { item => minijinja::Value::from(minijinja::value::Serde(item)), index => i, ..context.clone() }
+                minijinja::context! { item => items.template_value(i), index => i, ..context.clone() }
             } else {
                 context.clone()
             };
@@ -77,7 +83,7 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
             if let Some(when) = &step.when
                 && let Ok(Value::Bool(false)) = renderer.render_str(&when.0, &item_context)
             {
-                let _ = writeln!(out, "{prefix}skipped: `when` is false");
+                writeln!(out, "{prefix}skipped: `when` is false")?;
                 continue;
             }
             match renderer.render_value(&raw, &item_context) {
@@ -92,21 +98,18 @@ pub fn dry_run(input: &RunInput<'_>, endpoints: &[(Service, String)]) -> String 
                         );
                     }
                     kind.redact(&mut rendered);
-                    let _ = writeln!(out, "{prefix}{rendered}");
+                    writeln!(out, "{prefix}{rendered}")?;
                 }
                 Err((_, error)) if error.message.contains("steps") || raw.to_string().contains("steps.") => {
                     let mut raw = raw.clone();
                     kind.redact(&mut raw);
-                    let _ = writeln!(
-                        out,
-                        "{prefix}{raw} (reads an earlier step's results: rendered at run time)"
-                    );
+                    writeln!(out, "{prefix}{raw} (reads an earlier step's results: rendered at run time)")?;
                 }
                 Err((path, error)) => {
-                    let _ = writeln!(out, "{prefix}error at {path}: {}", error.message);
+                    writeln!(out, "{prefix}error at {path}: {}", error.message)?;
                 }
             }
         }
     }
-    out
+    Ok(())
 }

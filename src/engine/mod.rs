@@ -513,22 +513,7 @@ impl Engine {
     /// A `for-each` template's items. A template that names a list the run already holds
     /// (`{{ vars.ids }}`) shares it; anything else is a new list.
     fn for_each_items(&self, template: &str, context: &minijinja::Value) -> Result<Items, String> {
-        use crate::template::{Evaluated, JsonData};
-        let not_a_list = |value: &Value| format!("`for-each` yielded {}, not a list", kind_of(value));
-        let value = match self.renderer.evaluate(template, context) {
-            Ok(Evaluated::Value(value)) => {
-                if let Some(items) = JsonData::viewed(&value).and_then(|(root, at)| Items::shared(root, at)) {
-                    return Ok(items);
-                }
-                serde_json::to_value(&value).map_err(|e| format!("`for-each`: {e}"))?
-            }
-            Ok(Evaluated::Json(value)) => value,
-            Err(e) => return Err(format!("`for-each`: {}", e.message)),
-        };
-        match value {
-            Value::Array(items) => Ok(Items::owned(items)),
-            other => Err(not_a_list(&other)),
-        }
+        Items::from_template(&self.renderer, template, context)
     }
 
     /// An item's output read back from the journal (masked, as recorded); null when it cannot
@@ -644,7 +629,7 @@ fn add_counts(total: &mut Counts, step: &Counts) {
     total.throttled += step.throttled;
 }
 
-fn kind_of(value: &Value) -> &'static str {
+pub(super) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

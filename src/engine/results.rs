@@ -38,6 +38,30 @@ impl Items {
         Some(Self { root: root.clone(), pointer: pointer.to_string() })
     }
 
+    /// The items a `for-each` template yields: shared when it names a list the run holds
+    /// (`{{ vars.ids }}`), else the list it rendered.
+    pub fn from_template(
+        renderer: &crate::template::Renderer,
+        template: &str,
+        context: &minijinja::Value,
+    ) -> Result<Self, String> {
+        use crate::template::Evaluated;
+        let value = match renderer.evaluate(template, context) {
+            Ok(Evaluated::Value(value)) => {
+                if let Some(items) = JsonData::viewed(&value).and_then(|(root, at)| Self::shared(root, at)) {
+                    return Ok(items);
+                }
+                serde_json::to_value(&value).map_err(|e| format!("`for-each`: {e}"))?
+            }
+            Ok(Evaluated::Json(value)) => value,
+            Err(e) => return Err(format!("`for-each`: {}", e.message)),
+        };
+        match value {
+            Value::Array(items) => Ok(Self::owned(items)),
+            other => Err(format!("`for-each` yielded {}, not a list", super::kind_of(&other))),
+        }
+    }
+
     pub fn list(&self) -> &[Value] {
         self.root.pointer(&self.pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
     }

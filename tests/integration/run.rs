@@ -284,6 +284,30 @@ steps:
 }
 
 #[test]
+fn a_dry_run_read_by_a_reader_that_stops_early_ends_quietly() {
+    // 5,000 planned calls: far more than a pipe holds, so handoff writes into a closed pipe.
+    let ids: String = (0..5000).map(|i| format!("engi-{i:013}\n")).collect();
+    let playbook = "version: 1\nname: big\nvars:\n  ids: { file: ids.csv }\nsteps:\n  - id: accept\n    for-each: \"{{ vars.ids }}\"\n    accept-invitation: { catalog: AWS, identifier: \"{{ item.id }}\" }\n";
+    let test = Test::new().file("ids.csv", format!("id\n{ids}")).file("big.yaml", playbook);
+    let mut child = test
+        .command()
+        .args(["run", "big.yaml", "--dry-run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first)
+        .unwrap();
+    assert!(first.starts_with("dry run of big"), "{first}");
+    // The reader is gone (like `| head -1`).
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn errors_that_retrying_cannot_fix_fail_at_once_and_exit_1() {
     let emulator = EmulatorProcess::start(&["--quota", "off"]);
     let playbook = r#"
