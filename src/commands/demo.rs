@@ -4,6 +4,14 @@
 //! deploys it and uploads the output; the example long-job worker, which follows its work
 //! across polls with continuation tokens), and tells the user what happened.
 
+/// `println!` that does not panic when stdout is closed (`handoff demo | head`): the demo goes
+/// on, and its exit status still says how it went.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        let _ = super::print_out(format_args!("{}\n", format_args!($($arg)*)));
+    };
+}
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -84,17 +92,17 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             ..EmulatorConfig::default()
         };
         let emulator = Emulator::start(config, 0).await?;
-        println!("handoff demo: the emulator listens on {} (in this process).", emulator.endpoint_url());
-        println!("It holds 10 engagement invitations (8 PENDING, 2 EXPIRED), 6 queued jobs of a partner's");
-        println!("deploy action (2 configured to fail), each with a zipped input artifact in the pipeline's");
-        println!("S3 bucket, and 2 jobs of a migrate action that take longer than one poll.");
-        println!("Partner Central's real quota applies: 1 accept per second.");
+        say!("handoff demo: the emulator listens on {} (in this process).", emulator.endpoint_url());
+        say!("It holds 10 engagement invitations (8 PENDING, 2 EXPIRED), 6 queued jobs of a partner's");
+        say!("deploy action (2 configured to fail), each with a zipped input artifact in the pipeline's");
+        say!("S3 bucket, and 2 jobs of a migrate action that take longer than one poll.");
+        say!("Partner Central's real quota applies: 1 accept per second.");
         let level = Level::from_flags(args.output.quiet, args.output.verbose);
         let mode = args.output.progress;
         let mut worst = Exit::Success;
         for (i, (name, what, _, polls)) in PLAYBOOKS.iter().enumerate() {
             let path = dir.path().join(name);
-            println!("\n== {}/{} {what}: {}", i + 1, PLAYBOOKS.len(), path.display());
+            say!("\n== {}/{} {what}: {}", i + 1, PLAYBOOKS.len(), path.display());
             let vars = [format!("deploy_root={}", dir.path().join("deployments").display())];
             let vars: &[String] = if name.starts_with("job-worker") { &vars } else { &[] };
             let prepared = match prepare(validate_file(&path), vars, false) {
@@ -135,19 +143,19 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
         let state = emulator.state();
         emulator.stop().await;
         let count = |section: &str, status: &str| summary[section][status].as_u64().unwrap_or(0);
-        println!("\nWhat happened, as the emulator counted it:");
-        println!(
+        say!("\nWhat happened, as the emulator counted it:");
+        say!(
             "  invitations: {} accepted, {} still pending, {} expired (not listed as PENDING, so not sent)",
             count("invitations", "ACCEPTED"),
             count("invitations", "PENDING"),
             count("invitations", "EXPIRED")
         );
-        println!(
+        say!(
             "  accept tasks: {} COMPLETE, {} FAILED",
             count("tasks", "COMPLETE"),
             count("tasks", "FAILED")
         );
-        println!(
+        say!(
             "  jobs: {} Succeeded, {} Failed, {} left InProgress; action executions: {} Succeeded, {} Failed",
             count("jobs", "Succeeded"),
             count("jobs", "Failed"),
@@ -156,7 +164,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             count("executions", "Failed"),
         );
         let outputs = summary["outputs"].as_object().map_or(0, |o| o.len());
-        println!(
+        say!(
             "  artifacts: {} inputs downloaded, {outputs} output artifacts uploaded, each with its job's own credentials",
             summary["requests"]["S3.GetObject"].as_u64().unwrap_or(0)
         );
@@ -173,20 +181,20 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             })
             .collect();
         if !results.is_empty() {
-            println!("  what the worker reported to CodePipeline:\n{}", results.join("\n"));
+            say!("  what the worker reported to CodePipeline:\n{}", results.join("\n"));
         }
-        println!(
+        say!(
             "  throttled by the quota: {}; nothing done twice: {}",
             summary["throttled_by_quota"], summary["duplicates"]
         );
-        println!("\nNext:");
-        println!(
+        say!("\nNext:");
+        say!(
             "  handoff run examples/accept-from-csv.yaml --dry-run    # every call a playbook would make"
         );
-        println!("  handoff emulator --port 4566 --generate invitations=50 # try your own playbooks offline");
-        println!("  handoff run playbook.yaml --profile partner --region us-east-1");
-        println!("      # real AWS: no endpoint override; credentials come from the standard chain");
-        println!("      # (environment, AWS_PROFILE, SSO, web identity, instance roles).");
+        say!("  handoff emulator --port 4566 --generate invitations=50 # try your own playbooks offline");
+        say!("  handoff run playbook.yaml --profile partner --region us-east-1");
+        say!("      # real AWS: no endpoint override; credentials come from the standard chain");
+        say!("      # (environment, AWS_PROFILE, SSO, web identity, instance roles).");
         Ok(worst)
     })
 }

@@ -1,7 +1,5 @@
 //! `handoff schema [ACTION]`: the embedded JSON Schemas, for editors and CI.
 
-use std::io::Write;
-
 use crate::cli::SchemaArgs;
 use crate::exit::Exit;
 use crate::schema;
@@ -12,6 +10,6 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<Exit> {
         (None, false) => schema::file_text("playbook.schema.json").unwrap_or_default().to_string(),
         (Some(action), _) => schema::file_text(&schema::action_file(action)).unwrap_or_default().to_string(),
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    super::print_out(text)?;
     Ok(Exit::Success)
 }
