@@ -102,6 +102,13 @@ CREATE INDEX attempts_by_item ON attempts (run_id, step_id, item_key);
 ALTER TABLE items ADD COLUMN action TEXT;
 CREATE INDEX items_by_action ON items (action, finished_at);
 "#,
+    // Attempts are only ever read and deleted by run. Keyed by item, the index took each
+    // attempt to a random page (item keys are hashes), one more page written per item at every
+    // commit; keyed by run, attempts append to the index as they append to the table.
+    r#"
+DROP INDEX attempts_by_item;
+CREATE INDEX attempts_by_run ON attempts (run_id);
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -528,6 +535,65 @@ mod tests {
         assert!(matches!(journal.summary("nope"), Err(JournalError::NoSuchRun { .. })));
         assert_eq!(journal.resume_run("r1").unwrap(), 1);
         assert!(matches!(journal.resume_run("nope"), Err(JournalError::NoSuchRun { .. })));
+    }
+
+    #[test]
+    fn a_version_2_journal_keeps_its_runs_and_indexes_attempts_by_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        let journal = Journal::open(&path).unwrap();
+        let arguments = vec!["run".to_string()];
+        let run = NewRun {
+            id: "r1",
+            playbook: "p",
+            path: "p.yaml",
+            content_hash: "abc",
+            arguments: &arguments,
+            started_at: &now(),
+        };
+        journal.begin_run(&run).unwrap();
+        let attempt = AttemptRecord {
+            attempt: 1,
+            at: now(),
+            outcome: "ok".into(),
+            error_code: None,
+            http_status: Some(200),
+            request_id: None,
+            message: None,
+            delay_ms: None,
+        };
+        journal.record_item("r1", 0, &item("k1", ItemStatus::Succeeded), &[attempt]).unwrap();
+        drop(journal);
+        // Back to the file a handoff of schema version 2 left.
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "DROP INDEX attempts_by_run;
+                 CREATE INDEX attempts_by_item ON attempts (run_id, step_id, item_key);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        drop(connection);
+
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.schema_version().unwrap(), 3);
+        assert_eq!(journal.run("r1").unwrap().attempts.len(), 1);
+        let plan: Vec<String> = journal
+            .with(|c| {
+                c.prepare("EXPLAIN QUERY PLAN SELECT attempt FROM attempts WHERE run_id = ?1 ORDER BY rowid")?
+                    .query_map(["r1"], |row| row.get::<_, String>(3))?
+                    .collect()
+            })
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("attempts_by_run")), "{plan:?}");
+        let indexes: Vec<String> = journal
+            .with(|c| {
+                c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts'")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            })
+            .unwrap();
+        assert_eq!(indexes, ["attempts_by_run"]);
     }
 
     #[test]
