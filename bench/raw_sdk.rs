@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 #[tokio::main]
-async fn main() {
+pub async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, endpoint, ids, concurrency] = args.as_slice() else {
         eprintln!("usage: raw_sdk ENDPOINT IDS_FILE CONCURRENCY");

@@ -223,6 +223,11 @@ def rate_table(passes):
     return "\n".join(lines)
 
 
+def with_mimalloc(raw):
+    """The raw loop built with handoff's allocator (bench/raw_sdk_mimalloc.rs), beside `raw`."""
+    return str(Path(raw).with_name(Path(raw).name + "_mimalloc"))
+
+
 def overhead(binary, raw, work, n, cli_calls):
     """Quotas off, N accepts at concurrency 64: handoff against the raw SDK and the AWS CLI."""
     result = {}
@@ -232,11 +237,13 @@ def overhead(binary, raw, work, n, cli_calls):
         playbook = accept_playbook(work, "overhead", ids.name, 64, "unlimited")
         seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url)
         result["handoff"] = {"per_second": n / seconds, "cpu_per_1000": cpu / n * 1000, "wall": wall, "exit": code}
-    with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
-        write_ids(ids, emulator.pending_ids())
-        wall, cpu, _, _, out = measured([raw, emulator.url, str(ids), "64"], stdout=subprocess.PIPE)
-        report = json.loads(out)
-        result["raw"] = {"per_second": n / report["seconds"], "cpu_per_1000": cpu / n * 1000}
+    # The raw loop as a user would write it (system allocator), and with handoff's allocator.
+    for name, program in [("raw", raw), ("raw_mimalloc", with_mimalloc(raw))]:
+        with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
+            write_ids(ids, emulator.pending_ids())
+            wall, cpu, _, _, out = measured([program, emulator.url, str(ids), "64"], stdout=subprocess.PIPE)
+            report = json.loads(out)
+            result[name] = {"per_second": n / report["seconds"], "cpu_per_1000": cpu / n * 1000}
     result["ratio_raw"] = result["handoff"]["per_second"] / result["raw"]["per_second"]
     if not cli_calls:
         return result
@@ -317,24 +324,26 @@ def instructions(binary, raw, work, small, large):
         return int(match.group(1)) if match else float("nan")
 
     result = {}
-    with Emulator(binary, "--generate", f"invitations={4 * large}", "--quota", "off") as emulator:
+    with Emulator(binary, "--generate", f"invitations={6 * large}", "--quota", "off") as emulator:
         ids = emulator.pending_ids()
-        sets = iter([ids[i * large:(i + 1) * large] for i in range(4)])
+        sets = iter([ids[i * large:(i + 1) * large] for i in range(6)])
 
         def run(tool, n, progress="none"):
             path = work / f"instr-{time.monotonic_ns()}.csv"
             write_ids(path, next(sets)[:n])
-            if tool == "raw":
-                return counted([raw, emulator.url, str(path), "64"])
+            if tool.startswith("raw"):
+                program = raw if tool == "raw" else with_mimalloc(raw)
+                return counted([program, emulator.url, str(path), "64"])
             playbook = accept_playbook(work, f"instr{time.monotonic_ns()}", path.name, 64, "unlimited")
             command = [binary, "run", str(playbook), "--endpoint-url", emulator.url, "--progress", progress,
                        "--state", str(work / f"instr-{time.monotonic_ns()}.sqlite")]
             return counted(command, cwd=work)
 
-        for tool in ["handoff", "raw"]:
+        for tool in ["handoff", "raw", "raw_mimalloc"]:
             a, b = run(tool, small), run(tool, large)
             result[tool] = {"small": a, "large": b, "per_call": (b - a) / (large - small)}
     result["ratio"] = result["handoff"]["per_call"] / result["raw"]["per_call"]
+    result["ratio_mimalloc"] = result["handoff"]["per_call"] / result["raw_mimalloc"]["per_call"]
     # The display, on and off, same item count.
     with Emulator(binary, "--generate", f"invitations={2 * large}", "--quota", "off") as emulator:
         ids = emulator.pending_ids()
@@ -552,9 +561,17 @@ def scale_table(passes):
     row("instructions per accept: handoff", "", lambda p: f"{p['instructions']['handoff']['per_call'] / 1000:.0f} k")
     row("instructions per accept: raw aws-sdk-rust loop", "", lambda p: f"{p['instructions']['raw']['per_call'] / 1000:.0f} k")
     row("instructions per accept: handoff / raw", "≤ 1.3", lambda p: f"{p['instructions']['ratio']:.2f}")
+    row("instructions per accept: raw loop with handoff's allocator (mimalloc)", "",
+        lambda p: f"{p['instructions']['raw_mimalloc']['per_call'] / 1000:.0f} k")
+    row("instructions per accept: handoff / raw with mimalloc", "",
+        lambda p: f"{p['instructions']['ratio_mimalloc']:.2f}")
     row("throughput at concurrency 64: handoff / raw (wall time)", "≥ 0.9", lambda p: f"{p['overhead']['ratio_raw']:.2f}")
+    row("throughput at concurrency 64: handoff / raw with mimalloc", "",
+        lambda p: f"{p['overhead']['handoff']['per_second'] / p['overhead']['raw_mimalloc']['per_second']:.2f}")
     row("CPU seconds per 1,000 calls: handoff / raw (wall-clock CPU)", "≤ 1.3",
         lambda p: f"{p['overhead']['handoff']['cpu_per_1000'] / p['overhead']['raw']['cpu_per_1000']:.2f}")
+    row("CPU seconds per 1,000 calls: handoff / raw with mimalloc", "",
+        lambda p: f"{p['overhead']['handoff']['cpu_per_1000'] / p['overhead']['raw_mimalloc']['cpu_per_1000']:.2f}")
     row("the live display's extra instructions (on a terminal vs `--progress none`)", "< 2%",
         lambda p: f"{p['instructions']['display']['cost'] * 100:+.1f}%")
     row("`handoff run` of one call, median", "< 20 ms", lambda p: f"{p['startup']['run'] * 1000:.1f} ms")
@@ -569,7 +586,8 @@ SCALE_DOC = """# Benchmarks: memory, per-call cost, the display, start-up
 
 Written by `bench/run --only scale` on {machine}, in {minutes:.1f} minutes, two passes back to
 back (one column each). Every figure comes from one invocation; the baselines (the raw
-aws-sdk-rust loop of `bench/raw_sdk.rs`, `--progress none`) ran in the same pass.
+aws-sdk-rust loop of `bench/raw_sdk.rs`, the same loop with handoff's allocator,
+`--progress none`) ran in the same pass.
 
 {table}
 
@@ -581,7 +599,10 @@ How each row is measured:
 - **Instructions per accept**: `valgrind --tool=callgrind` counts every instruction of the
   process (all threads) for 1,000 and for 3,000 accepts; the difference over 2,000 calls is
   one more call's cost, start-up excluded. The raw loop sends the same request with the same
-  SDK client settings and nothing else. Under valgrind the CPU's SHA extensions are not
+  SDK client settings and nothing else. handoff's binary uses mimalloc, the raw loop the
+  system allocator as a user's program would; the rows "with mimalloc" compare against
+  the same loop built with mimalloc (`bench/raw_sdk_mimalloc.rs`), which leaves only the cost
+  of handoff's own work. Under valgrind the CPU's SHA extensions are not
   offered, so SigV4's hashing counts more than it costs natively, alike for both.
 - **Throughput, CPU per call (wall clock)**: 20,000 accepts at concurrency 64, handoff and
   the raw loop each against its own emulator on the same two cores.
