@@ -93,33 +93,22 @@ impl Masker {
 
     pub fn mask(&self, text: &str) -> String {
         let values = self.values.read().unwrap_or_else(|e| e.into_inner());
-        let mut out = text.to_string();
-        // Again until no secret is left: masking one secret can complete another across the
-        // mask (`a******` once `a` met a secret ending in `*`). Each pass removes characters
-        // that are not `*` or shortens the text, so this ends.
-        loop {
-            let mut changed = false;
-            for value in values.iter() {
-                if out.contains(value.as_str()) {
-                    out = out.replace(value.as_str(), MASK);
-                    changed = true;
-                }
-            }
-            if !changed {
-                return out;
-            }
-        }
+        mask_text(&values, text)
     }
 
     pub fn mask_json(&self, value: &Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.mask(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.mask_json(v)).collect()),
-            Value::Object(map) => {
-                Value::Object(map.iter().map(|(k, v)| (k.clone(), self.mask_json(v))).collect())
-            }
-            other => other.clone(),
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        if values.is_empty() {
+            return value.clone();
         }
+        mask_value(&values, value)
+    }
+
+    /// The value masked, or `None` when masking would not change it (no secret occurs in
+    /// it): a bulk run without secrets then neither copies nor compares each item's output.
+    pub fn mask_json_if_needed(&self, value: &Value) -> Option<Value> {
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        (!values.is_empty() && holds_secret(&values, value)).then(|| mask_value(&values, value))
     }
 
     /// Learns the secrets inside an action's output (CodePipeline's artifact credentials).
@@ -131,6 +120,46 @@ impl Masker {
                 }
             }
         }
+    }
+}
+
+fn mask_text(values: &[String], text: &str) -> String {
+    let mut out = text.to_string();
+    // Again until no secret is left: masking one secret can complete another across the
+    // mask (`a******` once `a` met a secret ending in `*`). Each pass removes characters
+    // that are not `*` or shortens the text, so this ends.
+    loop {
+        let mut changed = false;
+        for value in values {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), MASK);
+                changed = true;
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
+}
+
+fn mask_value(values: &[String], value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(mask_text(values, s)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| mask_value(values, v)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), mask_value(values, v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Whether a secret occurs in one of the value's strings (what [`mask_value`] would change).
+fn holds_secret(values: &[String], value: &Value) -> bool {
+    match value {
+        Value::String(s) => values.iter().any(|secret| s.contains(secret.as_str())),
+        Value::Array(items) => items.iter().any(|v| holds_secret(values, v)),
+        Value::Object(map) => map.values().any(|v| holds_secret(values, v)),
+        _ => false,
     }
 }
 
@@ -181,6 +210,40 @@ mod properties {
                     prop_assert!(!masked.contains(secret.as_str()), "{secret:?} in {masked:?} (from {text:?})");
                 } else {
                     prop_assert!(secret.chars().count() < MIN_SECRET_LEN || super::MASK.contains(secret.as_str()));
+                }
+            }
+        }
+
+        /// The shortcut a bulk run takes, `mask_json_if_needed`, says "unchanged" exactly when
+        /// masking changes nothing, and otherwise gives what `mask_json` gives.
+        #[test]
+        fn the_unchanged_shortcut_agrees_with_masking(
+            secrets in proptest::collection::vec(secret(), 0..3),
+            strings in proptest::collection::vec((any::<u8>(), "[ -~*é\n]{0,8}"), 0..6),
+        ) {
+            let masker = Masker::new(secrets.clone());
+            // Strings that hold a secret, part of one, or neither, in an object and an array.
+            let mut object = serde_json::Map::new();
+            let mut array = Vec::new();
+            for (i, (choice, filler)) in strings.iter().enumerate() {
+                let mut text = filler.clone();
+                if let Some(secret) = secrets.get(*choice as usize % secrets.len().max(1)) {
+                    match choice % 3 {
+                        0 => text.push_str(secret),
+                        1 => text.extend(secret.chars().skip(1)),
+                        _ => {}
+                    }
+                }
+                object.insert(format!("k{i}"), serde_json::Value::String(text.clone()));
+                array.push(serde_json::json!({ "v": text, "n": i }));
+            }
+            let value = serde_json::json!({ "o": object, "a": array, "t": true });
+            let masked = masker.mask_json(&value);
+            match masker.mask_json_if_needed(&value) {
+                None => prop_assert_eq!(&masked, &value),
+                Some(shortcut) => {
+                    prop_assert_eq!(&shortcut, &masked);
+                    prop_assert_ne!(&masked, &value);
                 }
             }
         }

@@ -69,7 +69,11 @@ impl Engine {
                             output: Value,
                             error: Option<CallError>| {
             let error_code = error.as_ref().and_then(|e| e.code.clone());
-            let mut masked_output = self.masker.mask_json(&output);
+            // The output as everything shows it, and the unmasked one only when they differ.
+            let (mut masked_output, secret) = match self.masker.mask_json_if_needed(&output) {
+                Some(masked) => (masked, Some(output)),
+                None => (output, None),
+            };
             let mut journaled = false;
             if let Some(recorder) = &self.recorder {
                 let mut attempts_made = attempt_log.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -139,7 +143,6 @@ impl Engine {
                 error,
                 replayed: false,
             };
-            let secret = (output != masked_output).then_some(output);
             (report, secret)
         };
         if let Some(when) = &plan.when {
