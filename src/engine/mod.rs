@@ -432,8 +432,22 @@ impl Engine {
                                 (None, OnFailure::Continue | OnFailure::Ignore) => None,
                             };
                             self.count_daily_quota(&plan, items.list().len());
-                            let (reports, unmasked) =
-                                self.run_items(&plan, &items, keys, concurrency, budget, &context).await;
+                            // The loop that starts items runs as a task on the runtime's
+                            // workers, not on the thread that drives the run (`block_on`):
+                            // each item's end frees a slot and wakes the loop, and waking a
+                            // worker's task is cheaper than waking that thread.
+                            let (reports, unmasked) = {
+                                let (engine, plan, items, context) =
+                                    (self.clone(), plan.clone(), items.clone(), context.clone());
+                                tokio::spawn(async move {
+                                    engine.run_items(&plan, &items, keys, concurrency, budget, &context).await
+                                })
+                                .await
+                                // A panic in the loop goes on as this step's panic; the task is
+                                // only ever cancelled by the runtime shutting down, which drops
+                                // this future too, so there is no other error to see.
+                                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                            };
                             // The reports (masked outputs, or a note that the journal has
                             // them) serve both the run's report and `steps.<id>.results`;
                             // only outputs that masking changed are kept unmasked beside them.
