@@ -458,6 +458,20 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// Starts run `id` of a playbook `p`.
+    fn begin(journal: &Journal, id: &str) {
+        let arguments = vec!["run".to_string(), "p.yaml".to_string()];
+        let run = NewRun {
+            id,
+            playbook: "p",
+            path: "p.yaml",
+            content_hash: "abc",
+            arguments: &arguments,
+            started_at: &now(),
+        };
+        journal.begin_run(&run).unwrap();
+    }
+
     fn item(key: &str, status: ItemStatus) -> ItemRecord {
         ItemRecord {
             action: "accept-invitation".into(),
@@ -484,17 +498,7 @@ mod tests {
         let journal = Journal::open(&path).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(journal.schema_version().unwrap(), MIGRATIONS.len() as u32);
-        let arguments = vec!["run".to_string(), "p.yaml".to_string()];
-        journal
-            .begin_run(&NewRun {
-                id: "r1",
-                playbook: "p",
-                path: "p.yaml",
-                content_hash: "abc",
-                arguments: &arguments,
-                started_at: &now(),
-            })
-            .unwrap();
+        begin(&journal, "r1");
         let attempt = AttemptRecord {
             attempt: 1,
             at: now(),
@@ -542,16 +546,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.sqlite");
         let journal = Journal::open(&path).unwrap();
-        let arguments = vec!["run".to_string()];
-        let run = NewRun {
-            id: "r1",
-            playbook: "p",
-            path: "p.yaml",
-            content_hash: "abc",
-            arguments: &arguments,
-            started_at: &now(),
-        };
-        journal.begin_run(&run).unwrap();
+        begin(&journal, "r1");
         let attempt = AttemptRecord {
             attempt: 1,
             at: now(),

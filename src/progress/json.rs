@@ -68,19 +68,7 @@ mod tests {
     use super::*;
     use crate::events::ItemStatus;
 
-    /// A writer the test reads back.
-    #[derive(Clone, Default)]
-    struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::progress::test_output::Shared;
 
     #[test]
     fn each_event_is_one_line_with_version_time_and_name_first() {
@@ -95,7 +83,7 @@ mod tests {
             error: None,
         });
         reporter.report(&Event::ItemStarted { step: "accept".into(), item: 4 });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();

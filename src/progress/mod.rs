@@ -15,6 +15,8 @@ pub mod json;
 pub mod plain;
 pub mod summary;
 pub mod terminal;
+#[cfg(test)]
+mod test_output;
 
 /// `--progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

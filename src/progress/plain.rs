@@ -257,21 +257,8 @@ impl Reporter for PlainReporter {
 mod tests {
     use super::*;
     use crate::actions::ActionKind;
-    use std::sync::Arc;
 
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::progress::test_output::Shared;
 
     #[test]
     fn long_steps_get_a_line_per_tenth_and_successes_stay_quiet() {
@@ -296,7 +283,7 @@ mod tests {
                 error: (i == 50).then(|| "ValidationException: no".to_string()),
             });
         }
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert_eq!(text.lines().filter(|l| l.contains("done,")).count(), 9, "{text}");
         assert_eq!(text.lines().filter(|l| l.contains("failed after 1 attempt")).count(), 1, "{text}");
         assert!(text.contains("step accept: 60/100 done, 1 failed, 0 throttled"), "{text}");
