@@ -208,6 +208,7 @@ mod tests {
             error_code: None,
             error: None,
             finished_at: "2026-11-24T08:00:00Z".into(),
+            session: 0,
         }
     }
 

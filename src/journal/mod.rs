@@ -5,6 +5,9 @@
 //! before the engine counts the item as done. A process killed at any instant leaves either
 //! the item's whole record or none of it; an item without a record runs again on resume,
 //! with the same derived idempotency token. Every text stored here was masked first.
+//! Every attempt is journaled: one that ended its item at the first try, without an error,
+//! is implied by the item's row rather than written as a row of its own
+//! ([`AttemptRecord::is_implied_by`]).
 //!
 //! Schema versions are kept in `PRAGMA user_version`; [`MIGRATIONS`] brings an older file up
 //! to date when it is opened.
@@ -167,6 +170,26 @@ pub struct AttemptRecord {
     pub message: Option<String>,
     /// The wait before the next attempt, when there was one.
     pub delay_ms: Option<u64>,
+}
+
+impl AttemptRecord {
+    /// Whether this attempt says nothing its item's row does not: the item's only attempt,
+    /// ending as the item did, with no error. Such an attempt, the common case, gets no row
+    /// of its own (the row and its index entry were a fifth of the journal's page writes
+    /// per item); [`Journal::run`] presents it from the item's row, with the item's
+    /// session and its finish time.
+    fn is_implied_by(&self, item: &ItemRecord) -> bool {
+        let AttemptRecord { attempt, at: _, outcome, error_code, http_status, request_id, message, delay_ms } =
+            self;
+        *attempt == 1
+            && item.attempts == 1
+            && outcome == item.status.name()
+            && error_code.is_none()
+            && http_status.is_none()
+            && request_id.is_none()
+            && message.is_none()
+            && delay_ms.is_none()
+    }
 }
 
 /// An item's outcome as it is recorded: every text already masked.
@@ -350,7 +373,9 @@ impl Journal {
                             http_status, request_id, message, delay_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?;
-                for attempt in *attempts {
+                // An item that ended at its only attempt is its own attempt record.
+                let implied = matches!(attempts, [only] if only.is_implied_by(item));
+                for attempt in attempts.iter().filter(|_| !implied) {
                     insert.execute(params![
                         run_id,
                         item.step_id,
@@ -539,6 +564,92 @@ mod tests {
         assert!(matches!(journal.summary("nope"), Err(JournalError::NoSuchRun { .. })));
         assert_eq!(journal.resume_run("r1").unwrap(), 1);
         assert!(matches!(journal.resume_run("nope"), Err(JournalError::NoSuchRun { .. })));
+    }
+
+    #[test]
+    fn an_item_done_at_its_first_attempt_is_its_own_attempt_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        begin(&journal, "r1");
+        let clean = |at: &str| AttemptRecord {
+            attempt: 1,
+            at: at.into(),
+            outcome: "succeeded".into(),
+            error_code: None,
+            http_status: None,
+            request_id: None,
+            message: None,
+            delay_ms: None,
+        };
+        let throttled = AttemptRecord {
+            outcome: "throttling".into(),
+            error_code: Some("ThrottlingException".into()),
+            http_status: Some(400),
+            delay_ms: Some(100),
+            ..clean("2026-12-02T06:00:01.000Z")
+        };
+        let once = |key: &str, status, at: &str| ItemRecord {
+            attempts: 1,
+            throttled: 0,
+            finished_at: at.into(),
+            ..item(key, status)
+        };
+        // Clean at the first try: no attempt row.
+        let first = once("k1", ItemStatus::Succeeded, "2026-12-02T06:00:00.000Z");
+        // Retried: both attempts written.
+        let retried = ItemRecord {
+            finished_at: "2026-12-02T06:00:02.000Z".into(),
+            ..item("k2", ItemStatus::Succeeded)
+        };
+        let second = AttemptRecord { attempt: 2, ..clean("2026-12-02T06:00:02.000Z") };
+        // One attempt that failed with an error: written, it holds what the row does not.
+        let failed = once("k3", ItemStatus::Failed, "2026-12-02T06:00:03.000Z");
+        let refused = AttemptRecord {
+            outcome: "client".into(),
+            error_code: Some("ValidationException".into()),
+            http_status: Some(400),
+            request_id: Some("req-3".into()),
+            ..clean("2026-12-02T06:00:03.000Z")
+        };
+        journal
+            .record_items(
+                "r1",
+                0,
+                &[
+                    (&first, &[clean("2026-12-02T06:00:00.000Z")][..]),
+                    (&retried, &[throttled.clone(), second.clone()][..]),
+                    (&failed, std::slice::from_ref(&refused)),
+                ],
+            )
+            .unwrap();
+        // Resumed, k3 succeeds at its first attempt of session 1: implied again, beside the
+        // row session 0 wrote for it.
+        let resumed = once("k3", ItemStatus::Succeeded, "2026-12-02T06:00:04.000Z");
+        journal.record_item("r1", 1, &resumed, &[clean("2026-12-02T06:00:04.000Z")]).unwrap();
+        let rows: u32 =
+            journal.with(|c| c.query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))).unwrap();
+        assert_eq!(rows, 3, "only the attempts that say more than their item's row");
+
+        let shown: Vec<(String, u32, u32, String, Option<String>)> = journal
+            .run("r1")
+            .unwrap()
+            .attempts
+            .into_iter()
+            .map(|a| (a.item_key, a.session, a.record.attempt, a.record.outcome, a.record.error_code))
+            .collect();
+        let row = |key: &str, session, attempt, outcome: &str, code: Option<&str>| {
+            (key.to_string(), session, attempt, outcome.to_string(), code.map(String::from))
+        };
+        assert_eq!(
+            shown,
+            [
+                row("k1", 0, 1, "succeeded", None),
+                row("k2", 0, 1, "throttling", Some("ThrottlingException")),
+                row("k2", 0, 2, "succeeded", None),
+                row("k3", 0, 1, "client", Some("ValidationException")),
+                row("k3", 1, 1, "succeeded", None),
+            ]
+        );
     }
 
     #[test]

@@ -44,9 +44,31 @@ pub struct JournaledItem {
     pub error_code: Option<String>,
     pub error: Option<String>,
     pub finished_at: String,
+    /// 0 for the first run, n for its n-th resumption: the session that recorded this outcome.
+    pub session: u32,
 }
 
 impl JournaledItem {
+    /// The attempt this item's row implies, when none was written for it (see
+    /// [`AttemptRecord::is_implied_by`]): its only attempt, ending as it did, no error.
+    fn implied_attempt(&self) -> Option<JournaledAttempt> {
+        (self.attempts == 1).then(|| JournaledAttempt {
+            step_id: self.step_id.clone(),
+            item_key: self.key.clone(),
+            session: self.session,
+            record: AttemptRecord {
+                attempt: 1,
+                at: self.finished_at.clone(),
+                outcome: self.status.clone(),
+                error_code: None,
+                http_status: None,
+                request_id: None,
+                message: None,
+                delay_ms: None,
+            },
+        })
+    }
+
     /// Done items are not sent again on resume.
     pub fn done_status(&self) -> Option<ItemStatus> {
         done_status(&self.status)
@@ -151,8 +173,9 @@ impl Journal {
                 })?
                 .collect()
         })?;
-        let items = self.items(run_id)?.into_values().flat_map(BTreeMap::into_values).collect();
-        let attempts = self.with(|c| {
+        let items: Vec<JournaledItem> =
+            self.items(run_id)?.into_values().flat_map(BTreeMap::into_values).collect();
+        let mut attempts: Vec<JournaledAttempt> = self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT step_id, item_key, session, attempt, at, outcome, error_code, http_status, request_id, message,
                         delay_ms
@@ -178,6 +201,19 @@ impl Journal {
                 })?
                 .collect()
         })?;
+        // An item whose session wrote no attempt rows ended at its first attempt: its row
+        // stands for that attempt. (Journals written before that rule have a row for it.)
+        let written: std::collections::HashSet<(&str, &str, u32)> =
+            attempts.iter().map(|a| (a.step_id.as_str(), a.item_key.as_str(), a.session)).collect();
+        let implied: Vec<JournaledAttempt> = items
+            .iter()
+            .filter(|i| !written.contains(&(i.step_id.as_str(), i.key.as_str(), i.session)))
+            .filter_map(JournaledItem::implied_attempt)
+            .collect();
+        attempts.extend(implied);
+        // In the order they happened (the times' fixed format sorts as text); the sort is
+        // stable, so attempts stamped in the same millisecond keep the order they were written.
+        attempts.sort_by(|a, b| a.record.at.cmp(&b.record.at));
         Ok(RunDetail { run, steps, items, attempts })
     }
 
@@ -234,7 +270,7 @@ impl Journal {
         let rows: Vec<JournaledItem> = self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT step_id, key, position, label, status, attempts, throttled, input, output, error_code, error,
-                        finished_at
+                        finished_at, session
                  FROM items WHERE run_id = ?1 ORDER BY step_id, position, key",
             )?;
             statement
@@ -253,6 +289,7 @@ impl Journal {
                         error_code: row.get(9)?,
                         error: row.get(10)?,
                         finished_at: row.get(11)?,
+                        session: row.get(12)?,
                     })
                 })?
                 .collect()
