@@ -187,6 +187,18 @@ fn sigterm_drains_exits_143_and_the_run_resumes() {
     assert_eq!(detail["run"]["status"], "succeeded");
     assert_eq!(detail["run"]["resumes"], 1);
     assert_eq!(emulator.summary()["duplicates"]["invitations_with_several_tasks"], json!([]));
+    // Every item's last attempt is listed in the session that finished it, whether the
+    // journal has a row for it or (done at the first try) the item's row stands for it.
+    let attempts = detail["attempts"].as_array().expect("attempts");
+    for item in detail["items"].as_array().expect("items") {
+        let last = attempts.iter().find(|a| {
+            a["item_key"] == item["key"] && a["session"] == item["session"] && a["attempt"] == item["attempts"]
+        });
+        assert_eq!(last.map(|a| &a["outcome"]), Some(&json!("succeeded")), "{item}");
+    }
+    let sessions: std::collections::BTreeSet<u64> =
+        attempts.iter().filter_map(|a| a["session"].as_u64()).collect();
+    assert_eq!(sessions, [0, 1].into(), "the first run and its resumption");
 }
 
 /// The second of two concurrent runs of one playbook exits 3 at once, naming the first.
