@@ -1,0 +1,229 @@
+//! The journal's unit tests: a real SQLite file in a temporary directory.
+
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+/// Starts run `id` of a playbook `p`.
+fn begin(journal: &Journal, id: &str) {
+    let arguments = vec!["run".to_string(), "p.yaml".to_string()];
+    let run = NewRun {
+        id,
+        playbook: "p",
+        path: "p.yaml",
+        content_hash: "abc",
+        arguments: &arguments,
+        started_at: &now(),
+    };
+    journal.begin_run(&run).unwrap();
+}
+
+fn item(key: &str, status: ItemStatus) -> ItemRecord {
+    ItemRecord {
+        action: "accept-invitation".into(),
+        step_id: "accept".into(),
+        key: key.into(),
+        position: Some(0),
+        label: "engi-1".into(),
+        status,
+        attempts: 2,
+        throttled: 1,
+        input: serde_json::json!({"identifier": "engi-1"}),
+        output: serde_json::json!({"TaskId": "task-1"}),
+        error_code: None,
+        error: None,
+        started_at: now(),
+        finished_at: now(),
+    }
+}
+
+#[test]
+fn creates_a_private_file_and_round_trips_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/journal.sqlite");
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(journal.schema_version().unwrap(), MIGRATIONS.len() as u32);
+    begin(&journal, "r1");
+    let attempt = AttemptRecord {
+        attempt: 1,
+        at: now(),
+        outcome: "throttling".into(),
+        error_code: Some("ThrottlingException".into()),
+        http_status: Some(400),
+        request_id: Some("req-1".into()),
+        message: Some("slow down".into()),
+        delay_ms: Some(200),
+    };
+    journal.record_item("r1", 0, &item("k1", ItemStatus::Failed), std::slice::from_ref(&attempt)).unwrap();
+    // A resumed attempt replaces the item's outcome and adds its attempts.
+    journal.record_item("r1", 1, &item("k1", ItemStatus::Succeeded), &[attempt]).unwrap();
+    journal.finish_run("r1", "succeeded", 0).unwrap();
+    drop(journal);
+
+    let journal = Journal::open(&path).unwrap();
+    let runs = journal.runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].status.as_str(), runs[0].succeeded, runs[0].failed), ("succeeded", 1, 0));
+    let detail = journal.run("r1").unwrap();
+    assert_eq!(detail.items.len(), 1);
+    assert_eq!(detail.items[0].done_status(), Some(ItemStatus::Succeeded));
+    assert_eq!(detail.items[0].output["TaskId"], "task-1");
+    assert_eq!(detail.attempts.len(), 2);
+    // What --resume reads: the run's row and each item's outcome, not its input or output.
+    assert_eq!(journal.summary("r1").unwrap(), detail.run);
+    let outcomes = journal.outcomes("r1").unwrap();
+    let outcome = &outcomes["accept"]["k1"];
+    assert_eq!(outcome.done_status(), Some(ItemStatus::Succeeded));
+    assert_eq!(
+        (outcome.label.as_str(), outcome.attempts),
+        (detail.items[0].label.as_str(), detail.items[0].attempts)
+    );
+    assert!(journal.outcomes("nope").unwrap().is_empty());
+    assert!(matches!(journal.summary("nope"), Err(JournalError::NoSuchRun { .. })));
+    assert_eq!(journal.resume_run("r1").unwrap(), 1);
+    assert!(matches!(journal.resume_run("nope"), Err(JournalError::NoSuchRun { .. })));
+}
+
+#[test]
+fn an_item_done_at_its_first_attempt_is_its_own_attempt_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    begin(&journal, "r1");
+    let clean = |at: &str| AttemptRecord {
+        attempt: 1,
+        at: at.into(),
+        outcome: "succeeded".into(),
+        error_code: None,
+        http_status: None,
+        request_id: None,
+        message: None,
+        delay_ms: None,
+    };
+    let throttled = AttemptRecord {
+        outcome: "throttling".into(),
+        error_code: Some("ThrottlingException".into()),
+        http_status: Some(400),
+        delay_ms: Some(100),
+        ..clean("2026-12-02T06:00:01.000Z")
+    };
+    let once = |key: &str, status, at: &str| ItemRecord {
+        attempts: 1,
+        throttled: 0,
+        finished_at: at.into(),
+        ..item(key, status)
+    };
+    // Clean at the first try: no attempt row.
+    let first = once("k1", ItemStatus::Succeeded, "2026-12-02T06:00:00.000Z");
+    // Retried: both attempts written.
+    let retried =
+        ItemRecord { finished_at: "2026-12-02T06:00:02.000Z".into(), ..item("k2", ItemStatus::Succeeded) };
+    let second = AttemptRecord { attempt: 2, ..clean("2026-12-02T06:00:02.000Z") };
+    // One attempt that failed with an error: written, it holds what the row does not.
+    let failed = once("k3", ItemStatus::Failed, "2026-12-02T06:00:03.000Z");
+    let refused = AttemptRecord {
+        outcome: "client".into(),
+        error_code: Some("ValidationException".into()),
+        http_status: Some(400),
+        request_id: Some("req-3".into()),
+        ..clean("2026-12-02T06:00:03.000Z")
+    };
+    journal
+        .record_items(
+            "r1",
+            0,
+            &[
+                (&first, &[clean("2026-12-02T06:00:00.000Z")][..]),
+                (&retried, &[throttled.clone(), second.clone()][..]),
+                (&failed, std::slice::from_ref(&refused)),
+            ],
+        )
+        .unwrap();
+    // Resumed, k3 succeeds at its first attempt of session 1: implied again, beside the
+    // row session 0 wrote for it.
+    let resumed = once("k3", ItemStatus::Succeeded, "2026-12-02T06:00:04.000Z");
+    journal.record_item("r1", 1, &resumed, &[clean("2026-12-02T06:00:04.000Z")]).unwrap();
+    let rows: u32 = journal.with(|c| c.query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))).unwrap();
+    assert_eq!(rows, 3, "only the attempts that say more than their item's row");
+
+    let shown: Vec<(String, u32, u32, String, Option<String>)> = journal
+        .run("r1")
+        .unwrap()
+        .attempts
+        .into_iter()
+        .map(|a| (a.item_key, a.session, a.record.attempt, a.record.outcome, a.record.error_code))
+        .collect();
+    let row = |key: &str, session, attempt, outcome: &str, code: Option<&str>| {
+        (key.to_string(), session, attempt, outcome.to_string(), code.map(String::from))
+    };
+    assert_eq!(
+        shown,
+        [
+            row("k1", 0, 1, "succeeded", None),
+            row("k2", 0, 1, "throttling", Some("ThrottlingException")),
+            row("k2", 0, 2, "succeeded", None),
+            row("k3", 0, 1, "client", Some("ValidationException")),
+            row("k3", 1, 1, "succeeded", None),
+        ]
+    );
+}
+
+#[test]
+fn a_version_2_journal_keeps_its_runs_and_indexes_attempts_by_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let journal = Journal::open(&path).unwrap();
+    begin(&journal, "r1");
+    let attempt = AttemptRecord {
+        attempt: 1,
+        at: now(),
+        outcome: "ok".into(),
+        error_code: None,
+        http_status: Some(200),
+        request_id: None,
+        message: None,
+        delay_ms: None,
+    };
+    journal.record_item("r1", 0, &item("k1", ItemStatus::Succeeded), &[attempt]).unwrap();
+    drop(journal);
+    // Back to the file a handoff of schema version 2 left.
+    let connection = Connection::open(&path).unwrap();
+    connection
+        .execute_batch(
+            "DROP INDEX attempts_by_run;
+             CREATE INDEX attempts_by_item ON attempts (run_id, step_id, item_key);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    drop(connection);
+
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.schema_version().unwrap(), 3);
+    assert_eq!(journal.run("r1").unwrap().attempts.len(), 1);
+    let plan: Vec<String> = journal
+        .with(|c| {
+            c.prepare("EXPLAIN QUERY PLAN SELECT attempt FROM attempts WHERE run_id = ?1 ORDER BY rowid")?
+                .query_map(["r1"], |row| row.get::<_, String>(3))?
+                .collect()
+        })
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("attempts_by_run")), "{plan:?}");
+    let indexes: Vec<String> = journal
+        .with(|c| {
+            c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts'")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(indexes, ["attempts_by_run"]);
+}
+
+#[test]
+fn refuses_a_journal_from_a_newer_handoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    drop(Journal::open(&path).unwrap());
+    let connection = Connection::open(&path).unwrap();
+    connection.pragma_update(None, "user_version", 99).unwrap();
+    drop(connection);
+    assert!(matches!(Journal::open(&path), Err(JournalError::TooNew { found: 99, .. })));
+}
