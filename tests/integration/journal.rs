@@ -192,7 +192,9 @@ fn sigterm_drains_exits_143_and_the_run_resumes() {
     let attempts = detail["attempts"].as_array().expect("attempts");
     for item in detail["items"].as_array().expect("items") {
         let last = attempts.iter().find(|a| {
-            a["item_key"] == item["key"] && a["session"] == item["session"] && a["attempt"] == item["attempts"]
+            a["item_key"] == item["key"]
+                && a["session"] == item["session"]
+                && a["attempt"] == item["attempts"]
         });
         assert_eq!(last.map(|a| &a["outcome"]), Some(&json!("succeeded")), "{item}");
     }
