@@ -18,7 +18,8 @@ pub fn item_key(item: &Value) -> String {
             other => other.clone(),
         }
     }
-    let text = canonical(item).to_string();
+    // `to_string` (not `Display`): the same text, without the formatter's per-fragment cost.
+    let text = serde_json::to_string(&canonical(item)).unwrap_or_default();
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
@@ -82,5 +83,16 @@ mod tests {
         let token = derived_token("playbook\nrun\nstep", &item_key(&json!("engi-1")));
         assert!(token.len() <= 64 && token.bytes().all(|b| (b'!'..=b'~').contains(&b)), "{token}");
         assert_eq!(token, derived_token("playbook\nrun\nstep", &item_key(&json!("engi-1"))));
+    }
+
+    /// Keys are what `--resume` matches a journal's items by: they must not change with how
+    /// the canonical text is produced (it was `Value`'s `Display` before).
+    #[test]
+    fn item_keys_are_those_journals_already_hold() {
+        use sha2::{Digest, Sha256};
+        let value = json!({"z": [1, 2.5, -3e20, null, true], "a": "quote \" slash \\ tab \t é \u{1}", "m": {"b": {}, "a": []}});
+        let canonical =
+            r#"{"a":"quote \" slash \\ tab \t é \u0001","m":{"a":[],"b":{}},"z":[1,2.5,-3e+20,null,true]}"#;
+        assert_eq!(item_key(&value), hex::encode(&Sha256::digest(canonical.as_bytes())[..12]));
     }
 }
