@@ -147,4 +147,8 @@ pub trait Reporter: Send + Sync {
     /// Called once the run is over, before the process prints anything else: a display
     /// clears its bars and prints its summary here.
     fn finish(&self) {}
+
+    /// Writes what is buffered now: the process is about to exit without finishing the run
+    /// (a second signal).
+    fn flush(&self) {}
 }

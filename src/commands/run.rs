@@ -484,6 +484,9 @@ impl Stop {
             // transaction per item), so exiting here loses only what was in flight.
             let second = wait_for_signal().await;
             crate::actions::exec::kill_all_children();
+            if let Some(reporter) = display.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                reporter.flush();
+            }
             std::process::exit(second as i32);
         });
         Self { cancel, by, current, task }

@@ -68,6 +68,12 @@ impl Reporter for Deferred {
             reporter.finish();
         }
     }
+
+    fn flush(&self) {
+        if let State::Showing(reporter) = &*self.state.lock().unwrap_or_else(|e| e.into_inner()) {
+            reporter.flush();
+        }
+    }
 }
 
 #[cfg(test)]
