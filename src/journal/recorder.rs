@@ -5,10 +5,20 @@ use std::sync::Mutex;
 
 use super::{AttemptRecord, ItemRecord, Journal, JournalError, StepRecord};
 
+/// How long the writer waits for more items before a commit, when items have been arriving
+/// together: each commit writes every page it touched, so ten items in one commit write
+/// fewer pages per item than two do (1.90 against 2.96 WAL frames, `bench/journal_frames.py`).
+/// 10,000 accepts, six interleaved runs: 233 -> 190 us of handoff's CPU per call. A lone
+/// item (a one-call run, a slow stream, a long `exec`) is never held.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+/// The most items one commit holds.
+const MOST_PER_COMMIT: usize = 256;
+
 /// The journal as one run writes to it. Item outcomes go through one writer thread that
 /// commits whatever has queued up in a single transaction (group commit): each item still
 /// waits for the commit that holds it before it counts as done, but 64 items in flight cost
-/// one fsync, not 64. A write that fails is kept, and the engine stops starting items: an
+/// one fsync, not 64. While items arrive together, the writer waits up to [`LINGER`] for
+/// more before committing. A write that fails is kept, and the engine stops starting items: an
 /// outcome that cannot be recorded must not count as done.
 #[derive(Debug)]
 pub struct RunRecorder {
@@ -33,9 +43,19 @@ impl RunRecorder {
         let (writer_journal, writer_run, writer_failure) = (journal.clone(), run_id.clone(), failure.clone());
         // Ends when the recorder (the only sender) is dropped.
         std::thread::spawn(move || {
+            // Whether items arrived together last time: a stream worth waiting for.
+            let mut busy = false;
             while let Ok(first) = queue.recv() {
                 let mut batch = vec![first];
-                batch.extend(queue.try_iter());
+                batch.extend(queue.try_iter().take(MOST_PER_COMMIT - 1));
+                busy |= batch.len() > 1;
+                if busy {
+                    // Asleep, not waiting on the queue: a wait on the queue is woken by every
+                    // item that arrives (a futex wake and a context switch per item).
+                    std::thread::sleep(LINGER);
+                    batch.extend(queue.try_iter().take(MOST_PER_COMMIT - batch.len()));
+                }
+                busy = batch.len() > 1;
                 let rows: Vec<(&ItemRecord, &[AttemptRecord])> =
                     batch.iter().map(|p| (&p.item, p.attempts.as_slice())).collect();
                 let result = writer_journal.record_items(&writer_run, session, &rows);
