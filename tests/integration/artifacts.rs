@@ -382,9 +382,14 @@ fn a_long_job_is_continued_across_polls_and_its_execution_succeeds_once() {
             "--every",
             "1s",
             "--max-runs",
-            "5",
+            "8",
             "--progress",
             "plain",
+            // Work of 3-4 s (whole seconds of the clock): the first check, a poll later, finds
+            // it running however the start fell within its second. With the example's 2 s, a
+            // start late in a second was done by the first check (1 s and a bit later).
+            "--var",
+            "work_seconds=4",
         ],
     )
     .code(0);
