@@ -39,9 +39,10 @@ impl Engine {
         input
     }
 
-    /// Runs one item: `when`, render, check, send. Returns the report (with the masked output,
-    /// or a note that the journal has it) and, when masking changed the output, the unmasked
-    /// one: later templates may read it, nothing shows it (see `results`).
+    /// Runs one item: `when`, render, check, send, and says how it ended; [`Engine::record_item`]
+    /// then records that. Two parts because an item waits for its commit after its calls: the
+    /// call's future (the SDK's stack, tens of kilobytes) is gone by then, so items waiting for
+    /// a slow commit hold little memory.
     pub(super) async fn run_item(
         self: Arc<Self>,
         plan: Arc<StepPlan>,
@@ -49,7 +50,9 @@ impl Engine {
         // The item's label (see `item_label`), unless the step's `name` makes one.
         mut label: String,
         context: minijinja::Value,
-    ) -> (ItemReport, Option<Value>) {
+        // A `for-each` item's concurrency slot, given back once its calls are done.
+        slot: Option<super::for_each::Slot>,
+    ) -> ItemEnd {
         let (index, key) = match &position {
             Some((index, key)) => (Some(*index), key.clone()),
             None => (None, SINGLE_KEY.to_string()),
@@ -64,19 +67,25 @@ impl Engine {
         {
             label = self.masker.mask(&rendered);
         }
-        let finish = async |status: ItemStatus,
-                            (attempts, throttled): (u32, u32),
-                            output: Value,
-                            error: Option<CallError>| {
+        let slot = std::sync::Mutex::new(slot);
+        let finish = |status: ItemStatus,
+                      (attempts, throttled): (u32, u32),
+                      output: Value,
+                      error: Option<CallError>| {
+            // The calls are over: the slot goes to the next item while this one's outcome is
+            // committed, so a slow commit does not stop the step's calls.
+            if let Some(slot) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                slot.release(status);
+            }
             let error_code = error.as_ref().and_then(|e| e.code.clone());
             // The output as everything shows it, and the unmasked one only when they differ.
-            let (mut masked_output, secret) = match self.masker.mask_json_if_needed(&output) {
+            let (masked_output, secret) = match self.masker.mask_json_if_needed(&output) {
                 Some(masked) => (masked, Some(output)),
                 None => (output, None),
             };
-            let mut journaled = false;
-            if let Some(recorder) = &self.recorder {
-                let mut attempts_made = attempt_log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut attempts_made = Vec::new();
+            if self.recorder.is_some() {
+                attempts_made = attempt_log.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if attempts > 0 {
                     attempts_made.push(AttemptRecord {
                         attempt: attempts,
@@ -92,64 +101,34 @@ impl Engine {
                         delay_ms: None,
                     });
                 }
-                let record = ItemRecord {
-                    step_id: plan.id.clone(),
-                    action: plan.kind.name().to_string(),
-                    key: key.clone(),
-                    position: index,
-                    label: label.clone(),
-                    status,
-                    attempts,
-                    throttled,
-                    input: self
-                        .journaled_input(plan.kind, &sent_input.lock().unwrap_or_else(|e| e.into_inner())),
-                    output: masked_output,
-                    error_code: error_code.clone(),
-                    error: error.as_ref().map(|e| self.masker.mask(&e.to_string())),
-                    started_at: started_at.clone(),
-                    finished_at: crate::journal::now(),
-                };
-                // The outcome is durable before the item counts as done; if it cannot be
-                // written, nothing new starts.
-                journaled = recorder.item(&record, &attempts_made).await;
-                if !journaled {
-                    self.cancel.cancel();
-                }
-                masked_output = record.output;
             }
-            let error = error.map(|e| self.masker.mask(&e.to_string()));
-            self.reporter.report(&Event::ItemFinished {
-                step: plan.id.clone(),
-                item: index,
+            let record = ItemRecord {
+                step_id: plan.id.clone(),
+                action: plan.kind.name().to_string(),
+                key: key.clone(),
+                position: index,
                 label: label.clone(),
                 status,
                 attempts,
-                error: error.clone(),
-            });
-            let report = ItemReport {
-                index,
-                key: key.clone(),
-                label: label.clone(),
-                status: Some(status),
-                attempts,
                 throttled,
-                retries: 0,
-                output: if journaled {
-                    Output::Journaled
+                input: if self.recorder.is_some() {
+                    self.journaled_input(plan.kind, &sent_input.lock().unwrap_or_else(|e| e.into_inner()))
                 } else {
-                    Output::Held(Box::new(masked_output.clone()))
+                    Value::Null
                 },
+                output: masked_output,
                 error_code,
-                error,
-                replayed: false,
+                error: error.as_ref().map(|e| self.masker.mask(&e.to_string())),
+                started_at: started_at.clone(),
+                finished_at: crate::journal::now(),
             };
-            (report, secret)
+            ItemEnd::Ended(Box::new(Ending { record, attempts_made, secret, retries: 0 }))
         };
         if let Some(when) = &plan.when {
             match self.renderer.render_str(when, &context) {
                 Ok(Value::Bool(true)) => {}
                 Ok(Value::Bool(false)) => {
-                    return finish(ItemStatus::Skipped, (0, 0), Value::Null, None).await;
+                    return finish(ItemStatus::Skipped, (0, 0), Value::Null, None);
                 }
                 Ok(other) => {
                     let message = format!("`when` yielded {}, not true or false", kind_of(&other));
@@ -158,8 +137,7 @@ impl Engine {
                         (0, 0),
                         Value::Null,
                         Some(CallError::client("TemplateError", message)),
-                    )
-                    .await;
+                    );
                 }
                 Err(e) => {
                     return finish(
@@ -167,8 +145,7 @@ impl Engine {
                         (0, 0),
                         Value::Null,
                         Some(CallError::client("TemplateError", format!("`when`: {}", e.message))),
-                    )
-                    .await;
+                    );
                 }
             }
         }
@@ -183,8 +160,7 @@ impl Engine {
                     (0, 0),
                     Value::Null,
                     Some(CallError::client("TemplateError", message)),
-                )
-                .await;
+                );
             }
         };
         // The item's derived token: the API's idempotency token where the action has one,
@@ -210,8 +186,7 @@ impl Engine {
                 (0, 0),
                 Value::Null,
                 Some(CallError::client("InvalidInput", message)),
-            )
-            .await;
+            );
         }
         if self.review && plan.kind.spec().changes {
             let mut shown = input.clone();
@@ -224,8 +199,7 @@ impl Engine {
                     format!("would send {} {shown}; nothing was sent", plan.kind.operation()),
                 )
             };
-            return finish(ItemStatus::Skipped, (0, 0), serde_json::json!({"would_send": shown}), Some(note))
-                .await;
+            return finish(ItemStatus::Skipped, (0, 0), serde_json::json!({"would_send": shown}), Some(note));
         }
         let [action_limiter, service_limiter] = self.limiters.of(plan.kind);
         let reporter = self.reporter.clone();
@@ -272,14 +246,14 @@ impl Engine {
         if attempts.1 > 0 {
             self.report_pace(&plan).await;
         }
-        let (mut report, output) = match outcome {
+        let mut end = match outcome {
             Outcome::Succeeded(output) => {
                 self.masker.learn_from_output(&output);
-                finish(ItemStatus::Succeeded, attempts, output, None).await
+                finish(ItemStatus::Succeeded, attempts, output, None)
             }
             Outcome::Skipped { output, reason } => {
                 let note = CallError::new(ErrorClass::Client, reason);
-                finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note)).await
+                finish(ItemStatus::Skipped, attempts, output.unwrap_or_default(), Some(note))
             }
             // Stopped before it finished: not journaled, so `--resume` runs it again (with
             // the same derived token, so an attempt the service did apply is not repeated).
@@ -307,16 +281,91 @@ impl Engine {
                     error: Some(self.masker.mask(&error.to_string())),
                     replayed: false,
                 };
-                (report, None)
+                ItemEnd::Stopped(report)
             }
             Outcome::Failed { error, output } => {
                 let error = crate::call::describe::explain(&error, &site);
-                finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error)).await
+                finish(ItemStatus::Failed, attempts, output.unwrap_or_default(), Some(error))
             }
         };
-        report.retries = retries;
-        (report, output)
+        match &mut end {
+            ItemEnd::Ended(ending) => ending.retries = retries,
+            ItemEnd::Stopped(report) => report.retries = retries,
+        }
+        end
     }
+
+    /// Records how an item ended: the journal first (durable before it counts as done; if it
+    /// cannot be written, nothing new starts), then the event. Returns the report (with the
+    /// masked output, or a note that the journal has it) and, when masking changed the output,
+    /// the unmasked one: later templates may read it, nothing shows it (see `results`).
+    pub(super) async fn record_item(&self, end: ItemEnd) -> (ItemReport, Option<Value>) {
+        let ending = match end {
+            ItemEnd::Stopped(report) => return (report, None),
+            ItemEnd::Ended(ending) => *ending,
+        };
+        let Ending { record, attempts_made, secret, retries } = ending;
+        let ItemRecord { ref step_id, position, ref label, status, attempts, throttled, .. } = record;
+        // Said once the outcome is recorded: an event never runs ahead of the journal.
+        let finished = Event::ItemFinished {
+            step: step_id.clone(),
+            item: position,
+            label: label.clone(),
+            status,
+            attempts,
+            error: record.error.clone(),
+        };
+        let mut report = ItemReport {
+            index: position,
+            key: record.key.clone(),
+            label: label.clone(),
+            status: Some(status),
+            attempts,
+            throttled,
+            retries,
+            output: Output::Journaled,
+            error_code: record.error_code.clone(),
+            error: record.error.clone(),
+            replayed: false,
+        };
+        // The row is moved to the journal's writer, not copied: an item waiting for its
+        // commit holds it once.
+        let kept = match &self.recorder {
+            Some(recorder) => match recorder.item(record, attempts_made).await {
+                Ok(()) => None,
+                Err(row) => {
+                    // Not recorded, so not done: nothing new starts.
+                    self.cancel.cancel();
+                    Some(row.map(|r| r.output).unwrap_or_default())
+                }
+            },
+            None => Some(record.output),
+        };
+        if let Some(output) = kept {
+            report.output = Output::Held(Box::new(output));
+        }
+        self.reporter.report(&finished);
+        (report, secret)
+    }
+}
+
+/// How an item ended, before it is recorded.
+pub(super) enum ItemEnd {
+    /// It ran (or was skipped, or failed before sending): the journal's row, to record.
+    Ended(Box<Ending>),
+    /// Stopped before it finished (a signal, a quota used up): not journaled, so `--resume`
+    /// runs it again (with the same derived token).
+    Stopped(ItemReport),
+}
+
+pub(super) struct Ending {
+    /// The item's row as the journal keeps it (input and output masked).
+    record: ItemRecord,
+    /// Its attempts, for the journal (empty without one).
+    attempts_made: Vec<AttemptRecord>,
+    /// The unmasked output, when masking changed it.
+    secret: Option<Value>,
+    retries: u32,
 }
 
 /// Checks a rendered input against the action's schema, first turning values into the type

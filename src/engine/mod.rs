@@ -315,7 +315,11 @@ impl Engine {
                     self.report_pace(&plan).await;
                     let (report, unmasked) = match replayed {
                         Some(replayed) => replayed,
-                        None => self.clone().run_item(plan.clone(), None, String::new(), context).await,
+                        None => {
+                            let end =
+                                self.clone().run_item(plan.clone(), None, String::new(), context, None).await;
+                            self.record_item(end).await
+                        }
                     };
                     // One output: read back now if it went to the journal.
                     let output = match (unmasked, &report.output) {

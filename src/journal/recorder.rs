@@ -28,11 +28,12 @@ pub struct RunRecorder {
     failure: std::sync::Arc<Mutex<Option<String>>>,
 }
 
-/// An item waiting for its commit; `done` hears whether it was written.
+/// An item waiting for its commit; `done` hears whether it was written, and gets the row back
+/// when it was not.
 struct PendingItem {
     item: ItemRecord,
     attempts: Vec<AttemptRecord>,
-    done: tokio::sync::oneshot::Sender<bool>,
+    done: tokio::sync::oneshot::Sender<Result<(), ItemRecord>>,
 }
 
 impl RunRecorder {
@@ -63,25 +64,36 @@ impl RunRecorder {
                 if let Err(error) = result {
                     writer_failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
                 }
+                drop(rows);
                 for pending in batch {
-                    let _ = pending.done.send(written);
+                    let _ = pending.done.send(if written { Ok(()) } else { Err(pending.item) });
                 }
             }
         });
         Self { journal, run_id, writer: Mutex::new(sender), failure }
     }
 
-    /// Records an item durably, waiting for its commit; `false` if that failed. The wait
+    /// Records an item durably, waiting for its commit; the row comes back if that failed
+    /// (`None` only if the writer thread is gone, which took the row with it).
+    /// The row is moved, not copied: items waiting for a slow commit hold it once. The wait
     /// is asynchronous: an item waiting for its commit holds no thread (blocking there took a
     /// thread per waiting item, about a hundred in a bulk run, each with its own allocator
     /// arena).
-    pub async fn item(&self, item: &ItemRecord, attempts: &[AttemptRecord]) -> bool {
+    pub async fn item(
+        &self,
+        item: ItemRecord,
+        attempts: Vec<AttemptRecord>,
+    ) -> Result<(), Option<ItemRecord>> {
         let (done, written) = tokio::sync::oneshot::channel();
-        let pending = PendingItem { item: item.clone(), attempts: attempts.to_vec(), done };
-        if self.writer.lock().unwrap_or_else(|e| e.into_inner()).send(pending).is_err() {
-            return false;
+        let pending = PendingItem { item, attempts, done };
+        if let Err(refused) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).send(pending) {
+            return Err(Some(refused.0.item));
         }
-        written.await.unwrap_or(false)
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(row)) => Err(Some(row)),
+            Err(_) => Err(None),
+        }
     }
 
     pub fn step(&self, step: &StepRecord) -> bool {

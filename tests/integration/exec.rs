@@ -587,3 +587,40 @@ fn an_idle_worker_is_quiet_and_keeps_no_empty_runs() {
     worker(&["--keep-idle-runs"]);
     assert_eq!(runs().as_array().map(Vec::len), Some(5));
 }
+
+/// `concurrency` bounds the programs running at once, and items do run side by side. Each
+/// program marks itself running, counts the marks, and leaves a moment later; an item gives
+/// its slot back only after its program has exited (then its outcome is committed).
+#[test]
+fn concurrency_bounds_the_programs_running_at_once() {
+    let test = Test::new().file(
+        "bounded.yaml",
+        r#"
+version: 1
+name: bounded
+vars:
+  items: [a, b, c, d, e, f, g, h, i, j, k, l]
+steps:
+  - id: work
+    for-each: "{{ vars.items }}"
+    concurrency: 3
+    exec:
+      shell: |
+        mkdir -p running && touch "running/$ITEM"
+        ls running | wc -l >> seen
+        sleep 0.3
+        rm "running/$ITEM"
+      env: { ITEM: "{{ item }}" }
+"#,
+    );
+    let output = run(&test, &["run", "bounded.yaml"]).code(0);
+    let seen: Vec<usize> = std::fs::read_to_string(test.path().join("seen"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(seen.len(), 12, "{}", output.stderr);
+    let most = seen.iter().copied().max().unwrap();
+    assert!(most <= 3, "{most} programs ran at once at concurrency 3: {seen:?}");
+    assert!(most >= 2, "the items never ran side by side: {seen:?}");
+}
