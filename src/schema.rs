@@ -39,88 +39,116 @@ pub fn action_file(kind: ActionKind) -> String {
     format!("actions/{}.schema.json", kind.name())
 }
 
+/// One embedded schema file, parsed when first read: a run reads a few of them.
+struct Document {
+    uri: String,
+    text: &'static str,
+    value: OnceLock<Value>,
+}
+
+impl Document {
+    fn value(&self) -> &Value {
+        // The schemas are part of the binary and checked by the test suite.
+        self.value.get_or_init(|| serde_json::from_str(self.text).expect("embedded schema is valid JSON"))
+    }
+
+    fn is_action(&self) -> bool {
+        self.uri.starts_with(&format!("{BASE_URI}actions/"))
+    }
+}
+
+/// An action's input as the playbook holds it (templates allowed where the schema says so)
+/// or as it is sent, after rendering.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Written,
+    Rendered,
+}
+
 struct Compiled {
+    /// The playbook's shape, with every action's input accepted as it is: each input is then
+    /// checked by its action's own validator, compiled only for the actions a playbook uses.
+    /// Compiling all fourteen took most of a `validate`'s and a one-call run's time.
     validator: Validator,
-    /// One validator per action, for inputs after rendering (when no template is left),
-    /// compiled when first needed: `validate` and a run use a few of them, and compiling all
-    /// took most of a `validate`'s time.
-    actions: Vec<(ActionKind, OnceLock<Validator>)>,
-    registry: Registry<'static>,
-    /// The schemas as they apply after rendering, built with the action validators.
-    rendered: OnceLock<Registry<'static>>,
-    documents: Vec<(String, Value)>,
+    /// Per action, its validator for each [`Stage`], compiled when first needed.
+    actions: Vec<(ActionKind, [OnceLock<Validator>; 2])>,
+    documents: Vec<Document>,
 }
 
 fn compiled() -> &'static Compiled {
     static COMPILED: OnceLock<Compiled> = OnceLock::new();
     COMPILED.get_or_init(|| {
-        let documents: Vec<(String, Value)> = files()
-            .map(|(path, text)| {
-                // The schemas are part of the binary and checked by the test suite.
-                let value = serde_json::from_str(text).expect("embedded schema is valid JSON");
-                (format!("{BASE_URI}{path}"), value)
-            })
+        let documents: Vec<Document> = files()
+            .map(|(path, text)| Document { uri: format!("{BASE_URI}{path}"), text, value: OnceLock::new() })
             .collect();
         let mut registry = Registry::new();
-        for (uri, value) in &documents {
-            registry = registry.add(uri.as_str(), value.clone()).expect("embedded schema registers");
+        for document in &documents {
+            let value = if document.is_action() { Value::Bool(true) } else { document.value().clone() };
+            registry = registry.add(document.uri.as_str(), value).expect("embedded schema registers");
         }
         let registry = registry.prepare().expect("embedded schemas resolve");
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_registry(&registry)
             .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
-            .build(&documents[0].1)
+            .build(documents[0].value())
             .expect("embedded playbook schema compiles");
-        let actions = ActionKind::ALL.iter().map(|&kind| (kind, OnceLock::new())).collect();
-        Compiled { validator, actions, registry, rendered: OnceLock::new(), documents }
+        let actions = ActionKind::ALL.iter().map(|&kind| (kind, Default::default())).collect();
+        Compiled { validator, actions, documents }
     })
 }
 
-/// The compiled schema of an action's input.
-fn action_validator(kind: ActionKind) -> &'static Validator {
+impl Compiled {
+    fn document(&self, uri: &str) -> Option<&Value> {
+        self.documents.iter().find(|d| d.uri == uri).map(Document::value)
+    }
+}
+
+/// The compiled schema of an action's input at one stage.
+fn action_validator(kind: ActionKind, stage: Stage) -> &'static Validator {
     let compiled = compiled();
-    let cell = &compiled.actions.iter().find(|(k, _)| *k == kind).expect("every action has a cell").1;
-    cell.get_or_init(|| {
+    let cells = &compiled.actions.iter().find(|(k, _)| *k == kind).expect("every action has a cell").1;
+    cells[stage as usize].get_or_init(|| {
         let uri = format!("{BASE_URI}{}", action_file(kind));
-        let document =
-            &compiled.documents.iter().find(|(u, _)| *u == uri).expect("every action has a schema").1;
+        let document = compiled.document(&uri).expect("every action has a schema");
+        // An action's schema refers only to itself and to the common definitions.
+        let common_uri = format!("{BASE_URI}common.schema.json");
+        let mut common = compiled.document(&common_uri).expect("the common schema is embedded").clone();
+        // An action's schema checks a value's API constraints only when it is not a template
+        // (`"if": templated, "else": {pattern...}`), since a playbook holds templates; after
+        // rendering, a value that merely looks like one (an id of `{{x}}` from a CSV) must
+        // meet them too, so there `templated` matches nothing.
+        if stage == Stage::Rendered
+            && let Some(templated) = common.pointer_mut("/$defs/templated")
+        {
+            *templated = Value::Bool(false);
+        }
+        let registry = Registry::new()
+            .add(common_uri.as_str(), common)
+            .and_then(|r| r.add(uri.as_str(), document.clone()))
+            .and_then(|r| r.prepare())
+            .expect("embedded action schema resolves");
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
-            .with_registry(rendered_registry(compiled))
+            .with_registry(&registry)
             .with_base_uri(uri)
             .build(document)
             .expect("embedded action schema compiles")
     })
 }
 
-/// The registry of rendered inputs. An action's schema checks a value's API constraints
-/// only when it is not a template (`"if": templated, "else": {pattern...}`), since a playbook
-/// holds templates; after rendering, a value that merely looks like one (an id of `{{x}}`
-/// from a CSV) must meet them too, so here `templated` matches nothing.
-fn rendered_registry(compiled: &Compiled) -> &Registry<'static> {
-    compiled.rendered.get_or_init(|| {
-        let mut registry = Registry::new();
-        for (uri, value) in &compiled.documents {
-            let mut value = value.clone();
-            if uri.ends_with("/common.schema.json")
-                && let Some(templated) = value.pointer_mut("/$defs/templated")
-            {
-                *templated = Value::Bool(false);
-            }
-            registry = registry.add(uri.as_str(), value).expect("embedded schema registers");
-        }
-        registry.prepare().expect("embedded schemas resolve")
-    })
-}
-
 /// The playbook schema with every referenced schema inlined, for tools that take one file.
 pub fn bundled() -> Result<Value, jsonschema::ReferencingError> {
     let compiled = compiled();
+    let mut registry = Registry::new();
+    for document in &compiled.documents {
+        registry = registry.add(document.uri.as_str(), document.value().clone())?;
+    }
+    let registry = registry.prepare()?;
     jsonschema::options()
-        .with_registry(&compiled.registry)
+        .with_registry(&registry)
         .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
-        .bundle(&compiled.documents[0].1)
+        .bundle(compiled.documents[0].value())
 }
 
 /// One way the document breaks the schema.
@@ -155,23 +183,48 @@ pub enum Problem {
     Other { message: String },
 }
 
-/// Checks a document against the playbook schema, returning every violation, in document order.
+/// Checks a document against the playbook schema, returning every violation: the playbook's
+/// shape first, then each step's action input, as the combined schema would (an input is
+/// checked under every action key the step has, one or several).
 pub fn validate(instance: &Value) -> Vec<Violation> {
     let compiled = compiled();
-    collect(compiled, &compiled.validator, instance)
+    let mut violations = collect(compiled, &compiled.validator, instance, instance, &Pointer::root());
+    let steps = instance.get("steps").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for (index, step) in steps.iter().enumerate() {
+        for (key, input) in step.as_object().into_iter().flatten() {
+            if let Some(kind) = ActionKind::from_name(key) {
+                let at = Pointer::root().join("steps").join(index.to_string()).join(key.clone());
+                let validator = action_validator(kind, Stage::Written);
+                violations.extend(collect(compiled, validator, instance, input, &at));
+            }
+        }
+    }
+    violations
 }
 
 /// Checks an action's input after rendering against the action's schema: the API's
 /// constraints apply to every value now, since no template is left.
 pub fn validate_action(kind: ActionKind, input: &Value) -> Vec<Violation> {
-    let validator = action_validator(kind);
-    collect(compiled(), validator, input)
+    let validator = action_validator(kind, Stage::Rendered);
+    collect(compiled(), validator, input, input, &Pointer::root())
 }
 
-fn collect(compiled: &Compiled, validator: &Validator, instance: &Value) -> Vec<Violation> {
+/// The violations of `instance`, which sits at `base` in `root`, the whole document.
+fn collect(
+    compiled: &Compiled,
+    validator: &Validator,
+    root: &Value,
+    instance: &Value,
+    base: &Pointer,
+) -> Vec<Violation> {
     let mut violations = Vec::new();
+    // Most inputs are valid, and checking costs a fraction of collecting errors.
+    if validator.is_valid(instance) {
+        return violations;
+    }
     for error in validator.iter_errors(instance) {
-        let at = Pointer::from_json_pointer(error.instance_path().as_str());
+        let relative = Pointer::from_json_pointer(error.instance_path().as_str());
+        let at = relative.segments().iter().fold(base.clone(), |at, segment| at.join(segment.clone()));
         let keyword_location = error.absolute_keyword_location().map(|uri| uri.as_str().to_string());
         let expected = keyword_location.as_deref().and_then(|l| compiled.description_near(l));
         let found = Some(error.instance().clone().into_owned());
@@ -242,7 +295,7 @@ fn collect(compiled: &Compiled, validator: &Validator, instance: &Value) -> Vec<
             ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. }
                 if is_step(&at) =>
             {
-                let actions: Vec<String> = instance_keys(instance, &at)
+                let actions: Vec<String> = instance_keys(root, &at)
                     .into_iter()
                     .filter(|k| ActionKind::from_name(k).is_some())
                     .collect();
@@ -286,8 +339,7 @@ impl Compiled {
     /// The schema node a keyword location (`<uri>#/json/pointer`) names.
     fn node_at(&self, location: &str) -> Option<&Value> {
         let (uri, fragment) = location.split_once('#').unwrap_or((location, ""));
-        let document = &self.documents.iter().find(|(u, _)| u == uri)?.1;
-        document.pointer(fragment)
+        self.document(uri)?.pointer(fragment)
     }
 
     /// The `properties` next to the keyword at `location`, e.g. for `additionalProperties`.
@@ -346,8 +398,66 @@ impl Compiled {
 
 #[cfg(test)]
 mod tests {
-    use super::{Problem, files, validate};
-    use serde_json::json;
+    use super::{BASE_URI, Problem, Registry, Violation, collect, compiled, files, validate};
+    use crate::playbook::Pointer;
+    use serde_json::{Value, json};
+
+    /// The violations of the whole playbook schema compiled as one, with every action's
+    /// schema inlined by reference: what `validate` gave before it checked inputs apart.
+    fn combined(instance: &Value) -> Vec<Violation> {
+        let mut registry = Registry::new();
+        for (path, text) in files() {
+            let value: Value = serde_json::from_str(text).unwrap();
+            registry = registry.add(format!("{BASE_URI}{path}"), value).unwrap();
+        }
+        let registry = registry.prepare().unwrap();
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .with_registry(&registry)
+            .with_base_uri(format!("{BASE_URI}playbook.schema.json"))
+            .build(compiled().documents[0].value())
+            .unwrap();
+        collect(compiled(), &validator, instance, instance, &Pointer::root())
+    }
+
+    fn sorted(mut violations: Vec<Violation>) -> Vec<String> {
+        let mut texts: Vec<String> = violations.drain(..).map(|v| format!("{v:?}")).collect();
+        texts.sort();
+        texts
+    }
+
+    #[test]
+    fn checking_inputs_apart_finds_what_the_combined_schema_finds() {
+        let mut checked = 0;
+        for dir in ["tests/fixtures/invalid", "tests/fixtures/valid", "examples"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                    continue;
+                }
+                let Ok(doc) = crate::yaml::parse(&std::fs::read_to_string(&path).unwrap()) else { continue };
+                let json = doc.to_json();
+                assert_eq!(sorted(validate(&json)), sorted(combined(&json)), "{}", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} playbooks checked");
+        // A step with two actions, both inputs wrong: each input is still checked.
+        let two = json!({"version": 1, "name": "x", "steps": [{"id": "a",
+            "acknowledge": {"job-id": 1, "nonce": "n", "client-token": "t"},
+            "exec": {"command": 5}}]});
+        let violations = validate(&two);
+        assert_eq!(sorted(violations.clone()), sorted(combined(&two)));
+        assert!(
+            violations.iter().any(|v| v.at.to_string() == "steps[0].acknowledge.job-id"),
+            "{violations:?}"
+        );
+        assert!(
+            violations.iter().any(|v| matches!(v.problem, Problem::SeveralActions { .. })),
+            "{violations:?}"
+        );
+    }
 
     #[test]
     fn every_embedded_schema_is_json_and_compiles() {
