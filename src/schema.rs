@@ -205,8 +205,24 @@ pub fn validate(instance: &Value) -> Vec<Violation> {
 /// Checks an action's input after rendering against the action's schema: the API's
 /// constraints apply to every value now, since no template is left.
 pub fn validate_action(kind: ActionKind, input: &Value) -> Vec<Violation> {
-    let validator = action_validator(kind, Stage::Rendered);
-    collect(compiled(), validator, input, input, &Pointer::root())
+    // The two stages differ only in what `templated` matches, and it is only asked of values
+    // that must be strings: with no string that looks like a template, an input valid as
+    // written is valid as rendered. The written validator is compiled already (the playbook
+    // was checked with it), so a run compiles the rendered one only to explain a failure.
+    if !looks_templated(input) && action_validator(kind, Stage::Written).is_valid(input) {
+        return Vec::new();
+    }
+    collect(compiled(), action_validator(kind, Stage::Rendered), input, input, &Pointer::root())
+}
+
+/// Whether any string in `value` matches common.schema.json's `templated` (`{{` or `{%`).
+fn looks_templated(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(items) => items.iter().any(looks_templated),
+        Value::Object(map) => map.values().any(looks_templated),
+        _ => false,
+    }
 }
 
 /// The violations of `instance`, which sits at `base` in `root`, the whole document.
@@ -467,6 +483,33 @@ mod tests {
         assert!(validate(&json!({"version": 1, "name": "x", "steps": [{"id": "a", "poll-jobs": {
             "action-type": {"category": "Build", "owner": "ThirdParty", "provider": "Acme", "version": "1"}}}]}))
         .is_empty());
+    }
+
+    #[test]
+    fn a_rendered_input_is_checked_as_the_api_sees_it() {
+        use super::{Stage, action_validator, validate_action};
+        use crate::actions::ActionKind;
+        let kind = ActionKind::from_name("accept-invitation").unwrap();
+        let inputs = [
+            json!({"catalog": "AWS", "identifier": "engi-0000000000001", "client-token": "t"}),
+            // Looks like a template, but rendering is over: it must match the pattern.
+            json!({"catalog": "AWS", "identifier": "{{ x }}", "client-token": "t"}),
+            json!({"catalog": "AWS", "identifier": "engi-0000000000001", "client-token": "{% x %}", "tags": []}),
+            json!({"catalog": 5, "identifier": "nope"}),
+            json!({"catalog": "AWS", "identifier": "engi-0000000000001", "tags": [{"key": "k{{", "value": "v"}]}),
+        ];
+        let rendered = action_validator(kind, Stage::Rendered);
+        for input in &inputs {
+            let all = collect(compiled(), rendered, input, input, &Pointer::root());
+            assert_eq!(sorted(validate_action(kind, input)), sorted(all), "{input}");
+        }
+        assert!(validate_action(kind, &inputs[0]).is_empty());
+        let violations = validate_action(kind, &inputs[1]);
+        assert!(
+            matches!(&violations[..], [v] if matches!(v.problem, Problem::Pattern { .. })),
+            "{violations:?}"
+        );
+        assert!(!validate_action(kind, &inputs[4]).is_empty());
     }
 
     #[test]
