@@ -100,9 +100,12 @@ impl Engine {
                 attempts: 0,
                 throttled: 0,
                 retries: 0,
-                output: Output::Held(Box::default()),
+                // Until the item ends; one that never starts is told so below. Nothing per
+                // item is allocated here that the item's own report replaces (at 100,000
+                // items a boxed `null` and a "not started" each were 5 MB of peak RSS).
+                output: Output::Journaled,
                 error_code: None,
-                error: Some("not started".into()),
+                error: None,
                 replayed: false,
             })
             .collect();
@@ -182,6 +185,10 @@ impl Engine {
             if let Ok(done) = done {
                 record(&mut reports, done);
             }
+        }
+        for report in reports.iter_mut().filter(|r| r.status.is_none()) {
+            report.output = Output::Held(Box::default());
+            report.error = Some("not started".into());
         }
         (reports, unmasked)
     }

@@ -624,3 +624,45 @@ steps:
     assert!(most <= 3, "{most} programs ran at once at concurrency 3: {seen:?}");
     assert!(most >= 2, "the items never ran side by side: {seen:?}");
 }
+
+/// Once `max-failures` is spent no new item starts, and the report says so for each item
+/// that never ran: status `not_done`, error "not started", no output. The items that ran
+/// keep what they did.
+#[test]
+fn items_stopped_by_max_failures_are_reported_as_not_started() {
+    let test = Test::new().file(
+        "budget.yaml",
+        r#"
+version: 1
+name: budget
+vars:
+  items: [a, b, c, d, e, f]
+steps:
+  - id: work
+    for-each: "{{ vars.items }}"
+    max-failures: 1
+    on-failure: continue
+    exec:
+      shell: 'echo "$ITEM" >> ran; exit 3'
+      env: { ITEM: "{{ item }}" }
+"#,
+    );
+    let output = run(&test, &["run", "budget.yaml", "--report", "report.json"]).code(1);
+    let ran = std::fs::read_to_string(test.path().join("ran")).unwrap();
+    assert_eq!(ran.lines().collect::<Vec<_>>(), ["a", "b"], "{}", output.stderr);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(test.path().join("report.json")).unwrap())
+            .expect("the report is JSON");
+    let rows = report.as_array().or_else(|| report["rows"].as_array()).expect("report rows");
+    assert_eq!(rows.len(), 6, "{report}");
+    for (i, row) in rows.iter().enumerate() {
+        if i < 2 {
+            assert_eq!(row["status"], "failed", "{row}");
+            assert_eq!(row["output"]["exit_code"], 3, "{row}");
+        } else {
+            assert_eq!(row["status"], "not_done", "{row}");
+            assert_eq!(row["error"], "not started", "{row}");
+            assert_eq!(row["output"], Value::Null, "{row}");
+        }
+    }
+}
