@@ -269,6 +269,10 @@ impl Journal {
         if found > known {
             return Err(JournalError::TooNew { path: self.path.clone(), found, known });
         }
+        if found == known {
+            // Up to date: no write transaction, which would wait for another run's writer.
+            return Ok(());
+        }
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // Read again inside the write lock: another process may have migrated meanwhile.
