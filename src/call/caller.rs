@@ -136,7 +136,6 @@ impl<'a> Caller<'a> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Value, CallError>>,
     {
-        let mut rng = StdRng::from_os_rng();
         let mut tries = 0;
         loop {
             tries += 1;
@@ -174,7 +173,9 @@ impl<'a> Caller<'a> {
             if self.cancel.is_cancelled() {
                 return Err(CallError::stopped());
             }
-            let delay = self.policy.delay(tries, &mut rng);
+            // Seeded here, not per call: most calls never retry, and seeding from the OS is a
+            // `getrandom` system call.
+            let delay = self.policy.delay(tries, &mut StdRng::from_os_rng());
             self.retries.fetch_add(1, Ordering::Relaxed);
             (self.on_retry)(&RetryNotice {
                 attempt: tries,
