@@ -79,8 +79,8 @@ impl RunLock {
         file.rewind().map_err(io)?;
         let text = serde_json::to_string(holder).unwrap_or_default();
         // Not synced: other processes read it from the page cache, and after a crash or a
-        // power cut the lock is free whatever the file says. An fsync here cost every run
-        // about half a millisecond (a quarter of a one-call run's fsync time).
+        // power cut the lock is free whatever the file says. An fsync here was one of a
+        // one-call run's nine (0.5-1 ms each on a slow disk).
         file.write_all(text.as_bytes()).map_err(io)?;
         Ok(Self { file, path: path.to_path_buf() })
     }
