@@ -4,7 +4,9 @@
 //! Durability: WAL mode with `synchronous = FULL`, and one transaction per item, committed
 //! before the engine counts the item as done. A process killed at any instant leaves either
 //! the item's whole record or none of it; an item without a record runs again on resume,
-//! with the same derived idempotency token. Every text stored here was masked first.
+//! with the same derived idempotency token. A step's totals, a summary of its items, ride on
+//! the next synced commit instead of their own ([`Journal::record_step`]). Every text stored
+//! here was masked first.
 //! Every attempt is journaled: one that ended its item at the first try, without an error,
 //! is implied by the item's row rather than written as a row of its own
 //! ([`AttemptRecord::is_implied_by`]).
@@ -404,10 +406,16 @@ impl Journal {
         })
     }
 
+    /// Records a step's totals. Not synced on its own: a step's row is a summary of item rows
+    /// that are durable already, and the next synced commit (the run's end, or the next step's
+    /// first item) makes it durable too, since a WAL's fsync covers every frame before it. A
+    /// power loss before then loses only the summary, of a run that then reads as unfinished,
+    /// and `--resume` writes it again. It saves one fsync per step (0.4-0.7 ms each here).
     pub fn record_step(&self, run_id: &str, step: &StepRecord) -> Result<(), JournalError> {
         let c = &step.counts;
         self.with(|conn| {
-            conn.execute(
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let written = conn.execute(
                 "INSERT OR REPLACE INTO steps (run_id, step_id, position, action, status, succeeded, failed, skipped,
                         not_done, retries, throttled, elapsed_ms, finished_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -426,8 +434,10 @@ impl Journal {
                     step.elapsed_ms as i64,
                     now(),
                 ],
-            )
-            .map(drop)
+            );
+            // Back to FULL whether or not the write went through: every other commit is synced.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            written.map(drop)
         })
     }
 

@@ -227,3 +227,35 @@ fn refuses_a_journal_from_a_newer_handoff() {
     drop(connection);
     assert!(matches!(Journal::open(&path), Err(JournalError::TooNew { found: 99, .. })));
 }
+
+#[test]
+fn a_step_record_rides_on_the_next_synced_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let journal = Journal::open(&path).unwrap();
+    begin(&journal, "r1");
+    let counts = crate::events::Counts { succeeded: 3, failed: 1, ..Default::default() };
+    let step = StepRecord {
+        step_id: "accept".into(),
+        position: 0,
+        action: "accept-invitation".into(),
+        status: "failed".into(),
+        counts,
+        elapsed_ms: 12,
+    };
+    journal.record_step("r1", &step).unwrap();
+    // Written without an fsync of its own, and every commit after it is synced again
+    // (2 = FULL): an item's outcome must never count as done before it is durable.
+    let synchronous: u32 = journal.with(|c| c.pragma_query_value(None, "synchronous", |r| r.get(0))).unwrap();
+    assert_eq!(synchronous, 2);
+    journal.finish_run("r1", "failed", 1).unwrap();
+    drop(journal);
+
+    let detail = Journal::open(&path).unwrap().run("r1").unwrap();
+    assert_eq!(detail.steps.len(), 1);
+    let read = &detail.steps[0];
+    assert_eq!(
+        (read.step_id.as_str(), read.status.as_str(), read.succeeded, read.failed),
+        ("accept", "failed", 3, 1)
+    );
+}
