@@ -261,12 +261,14 @@ async fn callers_busy_elsewhere_do_not_drag_the_rate_down() {
 /// No quota anywhere (`rate-limits: { accept-invitation: unlimited }` against a service that
 /// takes everything): slow start must reach full speed in a fraction of a second. It used to
 /// send at its starting 50/s for over a second: the slots reserved at 50/s were kept, and the
-/// rate it may reach was capped by the average since the first call.
+/// rate it may reach was capped by the average since the first call. Then it stopped pacing
+/// only once a whole 50 ms window had measured more than 1,000/s: 0.35 s here, 0.31 s now
+/// that it stops when the next doubling passes 1,000/s with calls keeping up.
 #[tokio::test(start_paused = true)]
 async fn with_no_quota_slow_start_reaches_full_speed_quickly() {
     let unpaced = simulate(RateLimiter::fixed(None), Conditions::default(), 1000, 64).await;
     let run = simulate(RateLimiter::new(None), Conditions::default(), 1000, 64).await;
     report("no quota, 1000 calls at concurrency 64, slow start", &run, unpaced.seconds);
     assert_eq!(run.throttled, 0);
-    assert!(run.seconds <= unpaced.seconds + 0.4, "{run:?} against {unpaced:?} unpaced");
+    assert!(run.seconds <= unpaced.seconds + 0.25, "{run:?} against {unpaced:?} unpaced");
 }
