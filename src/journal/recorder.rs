@@ -28,12 +28,23 @@ pub struct RunRecorder {
     failure: std::sync::Arc<Mutex<Option<String>>>,
 }
 
-/// An item waiting for its commit; `done` hears whether it was written, and gets the row back
-/// when it was not.
+/// An item waiting for its commit; `done` hears whether it was written, with the row.
 struct PendingItem {
     item: ItemRecord,
     attempts: Vec<AttemptRecord>,
-    done: tokio::sync::oneshot::Sender<Result<(), ItemRecord>>,
+    done: tokio::sync::oneshot::Sender<Written>,
+}
+
+/// A row back from the writer, and whether it was committed. It always comes back, written
+/// or not, so that the item's task frees it: the row's strings were allocated on a runtime
+/// worker, and freed on the writer thread every one was a cross-thread free (an atomic push
+/// onto another thread's list, and a cache miss). 20,000 accepts, `perf record`: `mi_free`
+/// on the writer went from 0.28% of the run's samples to 0.03%; a small saving, but one that
+/// costs nothing.
+struct Written {
+    committed: bool,
+    item: ItemRecord,
+    _attempts: Vec<AttemptRecord>,
 }
 
 impl RunRecorder {
@@ -65,8 +76,8 @@ impl RunRecorder {
                     writer_failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
                 }
                 drop(rows);
-                for pending in batch {
-                    let _ = pending.done.send(if written { Ok(()) } else { Err(pending.item) });
+                for PendingItem { item, attempts, done } in batch {
+                    let _ = done.send(Written { committed: written, item, _attempts: attempts });
                 }
             }
         });
@@ -90,8 +101,9 @@ impl RunRecorder {
             return Err(Some(refused.0.item));
         }
         match written.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(row)) => Err(Some(row)),
+            // The row is dropped here, on this task's worker.
+            Ok(Written { committed: true, .. }) => Ok(()),
+            Ok(Written { item, .. }) => Err(Some(item)),
             Err(_) => Err(None),
         }
     }
