@@ -194,6 +194,33 @@ fn single_expression(text: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
 }
 
+/// The value of an expression that is only a dotted name (`item.id`, `vars.region`), looked
+/// up in `context` the way minijinja looks up names and attributes, without its VM: every
+/// evaluation there sets up a state and a 4 KB stack, once per item of a bulk step for a
+/// template as plain as `{{ item.id }}`. `None` for anything else, and for a name that does
+/// not resolve: minijinja then evaluates it, and words the error.
+fn dotted_name(expression: &str, context: &minijinja::Value) -> Option<minijinja::Value> {
+    fn is_name(part: &str) -> bool {
+        part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+    let mut value: Option<minijinja::Value> = None;
+    for part in expression.trim().split('.') {
+        // At the start, these are literals, not names.
+        let literal =
+            value.is_none() && matches!(part, "true" | "false" | "none" | "True" | "False" | "None");
+        if !is_name(part) || literal {
+            return None;
+        }
+        let next = value.as_ref().unwrap_or(context).get_attr(part).ok()?;
+        if next.is_undefined() {
+            return None;
+        }
+        value = Some(next);
+    }
+    value
+}
+
 impl Renderer {
     /// The compiled form of an expression, compiled on first use.
     fn expression(&self, source: &str) -> Result<Arc<Expression<'static, 'static>>, RenderError> {
@@ -238,6 +265,9 @@ impl Renderer {
             return Ok(Evaluated::Json(serde_json::Value::String(text.to_string())));
         }
         if let Some(expression) = single_expression(text) {
+            if let Some(value) = dotted_name(expression, context) {
+                return Ok(Evaluated::Value(value));
+            }
             let expr = self.expression(expression)?;
             let value = expr.eval(context).map_err(|e| RenderError {
                 message: e.detail().map_or_else(|| e.kind().to_string(), str::to_string),
@@ -283,9 +313,36 @@ impl Renderer {
 
 #[cfg(test)]
 mod render_tests {
-    use super::Renderer;
+    use super::{Renderer, dotted_name};
     use minijinja::context;
     use serde_json::json;
+
+    #[test]
+    fn a_dotted_name_is_looked_up_as_minijinja_would() {
+        let renderer = Renderer::default();
+        let ctx = context! {
+            item => context! { id => "engi-1", nested => context! { n => 3 }, list => vec![1, 2] },
+            vars => serde_json::from_value::<minijinja::Value>(json!({"region": "us-east-1", "none": null})).unwrap(),
+            index => 7,
+        };
+        for expression in
+            ["item.id", " item.nested.n ", "item.list", "item", "index", "vars.region", "vars.none"]
+        {
+            let direct =
+                dotted_name(expression, &ctx).unwrap_or_else(|| panic!("{expression} is a dotted name"));
+            let evaluated = renderer.expression(expression).unwrap().eval(&ctx).unwrap();
+            assert_eq!(direct, evaluated, "{expression}");
+        }
+        // Anything else goes to minijinja, which also words the errors.
+        for expression in
+            ["item.missing", "missing", "item.id | upper", "item['id']", "item.list.0", "true", "1", ""]
+        {
+            assert!(dotted_name(expression, &ctx).is_none(), "{expression}");
+        }
+        assert_eq!(renderer.render_str("{{ item.id | upper }}", &ctx).unwrap(), json!("ENGI-1"));
+        let error = renderer.render_str("{{ item.missing }}", &ctx).unwrap_err();
+        assert!(error.message.contains("undefined"), "{error}");
+    }
 
     #[test]
     fn single_expressions_keep_their_type_and_text_stays_text() {
