@@ -20,10 +20,11 @@
 //!   lowest rate throttled recently, one clean window at a time, and holds just below it; that
 //!   bound relaxes slowly, so a quota raised (or a neighbour gone quiet) is found again.
 //! - **No limit means slow start.** Without any limit, calls start at 50/s and the rate
-//!   doubles every 50 ms (never past four times what went out in the last 50 ms) until the
-//!   service throttles or the next doubling would pass 1,000/s with calls keeping up, so a
-//!   quota is found with a throttle or two instead of a burst of concurrency-many. A raise
-//!   wakes the calls waiting on slots reserved at the slower spacing.
+//!   doubles every ten round trips, within 10-50 ms (never past four times what went out in
+//!   the last such period), until the service throttles, or the next doubling would pass
+//!   1,000/s with calls keeping up and 50 successes seen; so a quota is found with a
+//!   throttle or two instead of a burst of concurrency-many. A raise wakes the calls
+//!   waiting on slots reserved at the slower spacing.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -52,10 +53,22 @@ const VERIFY_TIME: Duration = Duration::from_secs(5);
 const RECENT: usize = 20;
 /// Where slow start begins, how fast it grows, and where it ends (unlimited again).
 const SLOW_START: f64 = 50.0;
+/// Slow start doubles once per this many round trips, at least every [`SLOW_START_DOUBLING`]
+/// and at most every [`FASTEST_DOUBLING`]. What it sends past an empty bucket before the
+/// first throttled answer comes back is about the rate times one round trip, so what counts
+/// is the doubling period in round trips. A fixed 50 ms was ten on a 5 ms round trip, where
+/// a 20/s quota is found with a throttle or two; on the emulator's 0.5 ms it was a hundred,
+/// and kept a bulk run paced for a quarter of a second longer than needed.
+const ROUND_TRIPS_PER_DOUBLING: f64 = 10.0;
 const SLOW_START_DOUBLING: Duration = Duration::from_millis(50);
+/// On the emulator, doubling every 5 ms let 2% of the 20/s condition's calls be throttled
+/// (4 of 204, once in five runs); every 10 ms, 0.5-1% in six runs, as at 50 ms.
+const FASTEST_DOUBLING: Duration = Duration::from_millis(10);
 const UNLIMITED_ABOVE: f64 = 1000.0;
-/// How long slow start measures what is really sent over.
-const SENDING_WINDOW: Duration = Duration::from_millis(50);
+/// Successes slow start must have seen before it stops pacing: a quota whose bucket holds
+/// fewer would have throttled by then. On a fast link the rate passes 1,000/s after a
+/// couple of dozen calls, and without this a 20/s quota then met concurrency-many at once.
+const UNLIMITED_AFTER: u64 = 50;
 /// The most one clean window raises the rate by.
 const PROBE_STEP: f64 = 1.2;
 /// How long the lowest throttled rate is trusted before it is raised by 5% and probed again.
@@ -107,13 +120,16 @@ struct State {
     ambient: Option<f64>,
     /// The latest responses, `true` for throttled.
     recent: VecDeque<bool>,
-    /// Whether the rate is slow-starting (no limit known, no throttle yet), and since when at
-    /// which rate: it doubles every [`SLOW_START_DOUBLING`].
+    /// Whether the rate is slow-starting (no limit known, no throttle yet), and the rate
+    /// its schedule had reached when last looked at: it doubles every
+    /// [`State::doubling_period`].
     slow_start: bool,
     slow_from: (Instant, f64),
     /// Slow start's measure of what is sent: since when, how many successes, and the rate
-    /// of the last whole window.
+    /// of the last whole window (one doubling period long).
     sending: (Instant, u64, f64),
+    /// The round trip of successful calls, smoothed (seconds): sets slow start's pace.
+    round_trip: Option<f64>,
     /// A ceiling that never adapts.
     fixed: bool,
     /// The rate before the first decrease of this run of decreases: restored when they turn
@@ -177,6 +193,7 @@ impl RateLimiter {
             slow_start,
             slow_from: (now, SLOW_START),
             sending: (now, 0, SLOW_START),
+            round_trip: None,
             fixed: false,
             peak: None,
             probe: false,
@@ -274,6 +291,9 @@ impl State {
             if let Some((_, successes)) = &mut self.saturated {
                 *successes += 1;
             }
+            // Smoothed as TCP smooths its round trip (RFC 6298): an eighth of each sample.
+            let sample = now.duration_since(sent).as_secs_f64();
+            self.round_trip = Some(self.round_trip.map_or(sample, |rtt| rtt + (sample - rtt) / 8.0));
         }
         // A call sent before the last decrease says nothing about the new rate.
         if self.cut.is_some_and(|cut| sent < cut.at) {
@@ -368,12 +388,20 @@ impl State {
         self.next = now + Duration::from_secs_f64(1.0 / rate);
     }
 
-    /// Successes per second over the last [`SENDING_WINDOW`] or so, for slow start.
-    fn recent_sending(&mut self, now: Instant) -> f64 {
+    /// How long slow start takes to double: [`ROUND_TRIPS_PER_DOUBLING`] round trips, within
+    /// [`FASTEST_DOUBLING`] and [`SLOW_START_DOUBLING`].
+    fn doubling_period(&self) -> Duration {
+        let round_trips =
+            self.round_trip.map_or(SLOW_START_DOUBLING.as_secs_f64(), |rtt| rtt * ROUND_TRIPS_PER_DOUBLING);
+        Duration::from_secs_f64(round_trips).clamp(FASTEST_DOUBLING, SLOW_START_DOUBLING)
+    }
+
+    /// Successes per second over the last `window` or so, for slow start.
+    fn recent_sending(&mut self, now: Instant, window: Duration) -> f64 {
         let (start, count, rate) = &mut self.sending;
         *count += 1;
         let elapsed = now.duration_since(*start);
-        if elapsed >= SENDING_WINDOW {
+        if elapsed >= window {
             *rate = *count as f64 / elapsed.as_secs_f64();
             *start = now;
             *count = 0;
@@ -434,17 +462,22 @@ impl State {
         }
         let Some(rate) = self.rate else { return };
         if self.slow_start {
+            // The schedule grows at the doubling period in force since it was last looked at
+            // (the period follows the round trip, so it is summed up piece by piece).
+            let period = self.doubling_period();
             let (since, base) = self.slow_from;
-            let doublings = now.duration_since(since).as_secs_f64() / SLOW_START_DOUBLING.as_secs_f64();
+            let scheduled = base * 2f64.powf(now.duration_since(since).as_secs_f64() / period.as_secs_f64());
+            self.slow_from = (now, scheduled);
             // Never far ahead of what is really sent (concurrency or slow answers may hold
             // calls back), measured over the last moments, not since the first call.
-            let sending = self.recent_sending(now);
-            let raised = (base * 2f64.powf(doublings)).min(4.0 * sending.max(rate)).max(rate);
-            // Past 1,000/s, and the calls really go out at the pace in force (at least half of
-            // it, the last window measured): no more pacing. Waiting instead for a whole
-            // window to measure more than 1,000/s kept a bulk run paced for one more window,
-            // 50 ms of every step (2% of 20,000 accepts, docs/benchmarks-scale.md).
-            let raised = if raised > UNLIMITED_ABOVE && 2.0 * sending >= rate { None } else { Some(raised) };
+            let sending = self.recent_sending(now, period);
+            let raised = scheduled.min(4.0 * sending.max(rate)).max(rate);
+            // Past 1,000/s, with the calls really going out at the pace in force (at least
+            // half of it, the last window measured) and enough successes seen: no more
+            // pacing. Waiting instead for a whole window to measure more than 1,000/s kept a
+            // bulk run paced for one more window.
+            let unpaced = raised > UNLIMITED_ABOVE && 2.0 * sending >= rate && self.busy.1 >= UNLIMITED_AFTER;
+            let raised = if unpaced { None } else { Some(raised) };
             let raised = match (raised, self.ceiling) {
                 (Some(r), Some(c)) => Some(r.min(c * MARGIN)),
                 (r, _) => r,

@@ -25,6 +25,9 @@ struct Conditions {
     background: f64,
     /// The share of calls throttled at random, whatever the rate.
     ambient: f64,
+    /// Each way's latency, microseconds, drawn evenly from this range; `None` is 1-4 ms,
+    /// like a loopback server under some load.
+    latency: Option<(u64, u64)>,
 }
 
 struct Service {
@@ -110,16 +113,16 @@ async fn simulate_seeded(
         workers.push(tokio::spawn(async move {
             let policy = RetryPolicy::default();
             let mut rng = StdRng::seed_from_u64(seed * 1000 + worker as u64);
+            let (fastest, slowest) = conditions.latency.unwrap_or((1000, 4000));
             while next.fetch_add(1, Ordering::Relaxed) < items {
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
                     limiter.acquire().await;
                     let sent = Instant::now();
-                    // 2-8 ms there and back, like a loopback server under some load.
-                    tokio::time::sleep(Duration::from_micros(rng.random_range(1000..4000))).await;
+                    tokio::time::sleep(Duration::from_micros(rng.random_range(fastest..slowest))).await;
                     let ok = service.lock().unwrap().call(Instant::now());
-                    tokio::time::sleep(Duration::from_micros(rng.random_range(1000..4000))).await;
+                    tokio::time::sleep(Duration::from_micros(rng.random_range(fastest..slowest))).await;
                     let give_up = {
                         let mut totals = totals.lock().unwrap();
                         totals.requests += 1;
@@ -184,6 +187,20 @@ async fn with_no_limit_at_all_it_finds_the_quota() {
     finds_twenty_per_second(None).await;
 }
 
+/// Slow start doubles faster when answers come back faster: on a 0.2-1 ms round trip (the
+/// emulator on loopback) it must still find a 20/s quota with a throttle or two.
+#[tokio::test(start_paused = true)]
+async fn with_no_limit_on_a_fast_link_it_still_finds_the_quota() {
+    let fast = Conditions { quota: Some(20.0), latency: Some((100, 500)), ..Conditions::default() };
+    for seed in SEEDS {
+        let run = simulate_seeded(RateLimiter::new(None), fast, 200, 8, seed).await;
+        report(&format!("Q=20/s, no limit, fast link, seed {seed}"), &run, 10.0);
+        assert!(run.seconds <= 10.5, "seed {seed}: {run:?}");
+        assert!(run.throttled_share() <= 0.02, "seed {seed}: {run:?}");
+        assert_eq!(run.failed, 0);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn told_the_exact_quota_it_holds_it() {
     finds_twenty_per_second(Some(20.0)).await;
@@ -213,7 +230,7 @@ async fn random_throttles_do_not_slow_it_down() {
 /// The documented 1/s, of which another client uses 0.3/s: it finds the 0.7/s left.
 #[tokio::test(start_paused = true)]
 async fn a_shared_quota_is_found_without_a_retry_storm() {
-    let shared = Conditions { quota: Some(1.0), background: 0.3, ambient: 0.0 };
+    let shared = Conditions { quota: Some(1.0), background: 0.3, ..Conditions::default() };
     for seed in SEEDS {
         let run = simulate_seeded(RateLimiter::new(Some(1.0)), shared, 60, 8, seed).await;
         report(&format!("1/s shared with 0.3/s, seed {seed}"), &run, 60.0 / 0.7);
@@ -271,4 +288,16 @@ async fn with_no_quota_slow_start_reaches_full_speed_quickly() {
     report("no quota, 1000 calls at concurrency 64, slow start", &run, unpaced.seconds);
     assert_eq!(run.throttled, 0);
     assert!(run.seconds <= unpaced.seconds + 0.25, "{run:?} against {unpaced:?} unpaced");
+}
+
+/// The same on a 0.2-1 ms round trip, where slow start doubles every 10 ms, not every 50:
+/// 0.16 s against 0.03 s unpaced (0.25 s when it doubled every 50 ms whatever the latency).
+#[tokio::test(start_paused = true)]
+async fn on_a_fast_link_slow_start_is_shorter() {
+    let fast = Conditions { latency: Some((100, 500)), ..Conditions::default() };
+    let unpaced = simulate(RateLimiter::fixed(None), fast, 1000, 64).await;
+    let run = simulate(RateLimiter::new(None), fast, 1000, 64).await;
+    report("no quota, fast link, 1000 calls at concurrency 64, slow start", &run, unpaced.seconds);
+    assert_eq!(run.throttled, 0);
+    assert!(run.seconds <= unpaced.seconds + 0.15, "{run:?} against {unpaced:?} unpaced");
 }
