@@ -194,7 +194,7 @@ pub fn journal(data: &[u8]) {
             let _ = crate::commands::describe_run(&detail, true);
             let _ = serde_json::to_string(&detail);
             for item in detail.items.iter().take(20) {
-                let _ = journal.item_output(&run.id, &item.step_id, &item.key);
+                let _ = journal.item_output(&run.id, &item.step_id, item.position, &item.key);
             }
         }
         // What `--resume` reads.

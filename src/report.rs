@@ -35,7 +35,7 @@ fn rows<'a>(
             let output = match &item.output {
                 Output::Held(value) => (**value).clone(),
                 Output::Journaled => journal
-                    .and_then(|j| j.item_output(run_id, &step.id, &item.key).ok().flatten())
+                    .and_then(|j| j.item_output(run_id, &step.id, item.index, &item.key).ok().flatten())
                     .unwrap_or_default(),
             };
             json!({

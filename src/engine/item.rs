@@ -107,6 +107,12 @@ impl Engine {
                 action: plan.kind.name().to_string(),
                 key: key.clone(),
                 position: index,
+                // `--resume` runs again what an earlier session did not finish: its row goes.
+                replaces: self
+                    .replay
+                    .get(&plan.id)
+                    .and_then(|step| step.get(&key))
+                    .map(|earlier| earlier.position),
                 label: label.clone(),
                 status,
                 attempts,

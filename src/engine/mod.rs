@@ -325,7 +325,7 @@ impl Engine {
                     let output = match (unmasked, &report.output) {
                         (Some(unmasked), _) => unmasked,
                         (None, Output::Held(value)) => (**value).clone(),
-                        (None, Output::Journaled) => self.journaled_output(&step.id, SINGLE_KEY),
+                        (None, Output::Journaled) => self.journaled_output(&step.id, None, SINGLE_KEY),
                     };
                     let value = json!({"output": output, "status": report.status.map(ItemStatus::name), "error": report.error});
                     (
@@ -475,8 +475,8 @@ impl Engine {
 
     /// An item's output read back from the journal (masked, as recorded); null when it cannot
     /// be, which the journal's failure already reports.
-    fn journaled_output(&self, step: &str, key: &str) -> Value {
-        self.recorder.as_ref().and_then(|r| r.output(step, key).ok().flatten()).unwrap_or_default()
+    fn journaled_output(&self, step: &str, position: Option<usize>, key: &str) -> Value {
+        self.recorder.as_ref().and_then(|r| r.output(step, position, key).ok().flatten()).unwrap_or_default()
     }
 
     fn finish_step(&self, plan: &StepPlan, items: Vec<ItemReport>, started: Instant) -> StepReport {

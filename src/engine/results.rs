@@ -96,7 +96,7 @@ impl StepResults {
             // A journal that cannot be read back fails the template that reads the row, with
             // why; never a silent null.
             (None, Output::Journaled) => {
-                match self.journal.as_ref().map(|j| j.output(&self.step, &report.key)) {
+                match self.journal.as_ref().map(|j| j.output(&self.step, report.index, &report.key)) {
                     Some(Ok(Some(output))) => output,
                     Some(Err(error)) => return Some(unreadable(error.to_string())),
                     None | Some(Ok(None)) => {

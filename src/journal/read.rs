@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
 use super::{AttemptRecord, Journal, JournalError};
@@ -80,6 +80,8 @@ impl JournaledItem {
 /// run held every item's input and output, parsed, twice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournaledOutcome {
+    /// Where the item was in its step's list when this row was written.
+    pub position: Option<usize>,
     pub label: String,
     pub status: String,
     pub attempts: u32,
@@ -232,13 +234,14 @@ impl Journal {
     ) -> Result<BTreeMap<String, BTreeMap<String, JournaledOutcome>>, JournalError> {
         self.with(|c| {
             let mut statement = c.prepare(
-                "SELECT step_id, key, label, status, attempts, throttled, error_code, error
-                 FROM items WHERE run_id = ?1",
+                "SELECT step_id, key, label, status, attempts, throttled, error_code, error, position
+                 FROM items WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let mut rows = statement.query([run_id])?;
             let mut by_step: BTreeMap<String, BTreeMap<String, JournaledOutcome>> = BTreeMap::new();
             while let Some(row) = rows.next()? {
                 let outcome = JournaledOutcome {
+                    position: row.get::<_, Option<i64>>(8)?.map(|p| p as usize),
                     label: row.get(2)?,
                     status: row.get(3)?,
                     attempts: row.get(4)?,
@@ -253,11 +256,34 @@ impl Journal {
     }
 
     /// One item's output (masked, as recorded), `None` when the journal has no such item.
-    pub fn item_output(&self, run_id: &str, step_id: &str, key: &str) -> Result<Option<Value>, JournalError> {
+    /// Items are indexed by position: `position` is where the item is now, which is where its
+    /// row is unless an earlier session of a resumed run recorded it elsewhere in a list that
+    /// has since changed order; only then are the step's rows searched by key.
+    pub fn item_output(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        position: Option<usize>,
+        key: &str,
+    ) -> Result<Option<Value>, JournalError> {
         let text: Option<String> = self.with(|c| {
-            c.prepare_cached("SELECT output FROM items WHERE run_id = ?1 AND step_id = ?2 AND key = ?3")?
-                .query_row([run_id, step_id, key], |row| row.get(0))
-                .optional()
+            let at = c
+                .prepare_cached(
+                    "SELECT output FROM items WHERE run_id = ?1 AND step_id = ?2 AND position IS ?3 AND key = ?4
+                     ORDER BY rowid DESC LIMIT 1",
+                )?
+                .query_row(params![run_id, step_id, position.map(|p| p as i64), key], |row| row.get(0))
+                .optional()?;
+            match at {
+                Some(text) => Ok(Some(text)),
+                None => c
+                    .prepare_cached(
+                        "SELECT output FROM items WHERE run_id = ?1 AND step_id = ?2 AND key = ?3
+                         ORDER BY rowid DESC LIMIT 1",
+                    )?
+                    .query_row([run_id, step_id, key], |row| row.get(0))
+                    .optional(),
+            }
         })?;
         Ok(text.map(|text| serde_json::from_str(&text).unwrap_or(Value::Null)))
     }

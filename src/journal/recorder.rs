@@ -119,8 +119,13 @@ impl RunRecorder {
     }
 
     /// An item's output as this run recorded it (masked); see [`Journal::item_output`].
-    pub fn output(&self, step_id: &str, key: &str) -> Result<Option<serde_json::Value>, JournalError> {
-        blocking(|| self.journal.item_output(&self.run_id, step_id, key))
+    pub fn output(
+        &self,
+        step_id: &str,
+        position: Option<usize>,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, JournalError> {
+        blocking(|| self.journal.item_output(&self.run_id, step_id, position, key))
     }
 
     /// The journal this run writes to.

@@ -23,6 +23,7 @@ fn item(key: &str, status: ItemStatus) -> ItemRecord {
         step_id: "accept".into(),
         key: key.into(),
         position: Some(0),
+        replaces: None,
         label: "engi-1".into(),
         status,
         attempts: 2,
@@ -55,8 +56,11 @@ fn creates_a_private_file_and_round_trips_a_run() {
         delay_ms: Some(200),
     };
     journal.record_item("r1", 0, &item("k1", ItemStatus::Failed), std::slice::from_ref(&attempt)).unwrap();
-    // A resumed attempt replaces the item's outcome and adds its attempts.
-    journal.record_item("r1", 1, &item("k1", ItemStatus::Succeeded), &[attempt]).unwrap();
+    // A resumed attempt replaces the item's outcome and adds its attempts; here the list
+    // changed order in between, and the earlier row goes by the position it had.
+    let resumed =
+        ItemRecord { position: Some(3), replaces: Some(Some(0)), ..item("k1", ItemStatus::Succeeded) };
+    journal.record_item("r1", 1, &resumed, &[attempt]).unwrap();
     journal.finish_run("r1", "succeeded", 0).unwrap();
     drop(journal);
 
@@ -69,6 +73,12 @@ fn creates_a_private_file_and_round_trips_a_run() {
     assert_eq!(detail.items[0].done_status(), Some(ItemStatus::Succeeded));
     assert_eq!(detail.items[0].output["TaskId"], "task-1");
     assert_eq!(detail.attempts.len(), 2);
+    // Read back where the item is now, and (searched by key) from where it was.
+    for position in [Some(3), Some(0), None] {
+        let output = journal.item_output("r1", "accept", position, "k1").unwrap();
+        assert_eq!(output, Some(serde_json::json!({"TaskId": "task-1"})), "{position:?}");
+    }
+    assert_eq!(journal.item_output("r1", "accept", Some(3), "k2").unwrap(), None);
     // What --resume reads: the run's row and each item's outcome, not its input or output.
     assert_eq!(journal.summary("r1").unwrap(), detail.run);
     let outcomes = journal.outcomes("r1").unwrap();
@@ -197,7 +207,7 @@ fn a_version_2_journal_keeps_its_runs_and_indexes_attempts_by_run() {
     drop(connection);
 
     let journal = Journal::open(&path).unwrap();
-    assert_eq!(journal.schema_version().unwrap(), 3);
+    assert_eq!(journal.schema_version().unwrap(), MIGRATIONS.len() as u32);
     assert_eq!(journal.run("r1").unwrap().attempts.len(), 1);
     let plan: Vec<String> = journal
         .with(|c| {
@@ -215,6 +225,73 @@ fn a_version_2_journal_keeps_its_runs_and_indexes_attempts_by_run() {
         })
         .unwrap();
     assert_eq!(indexes, ["attempts_by_run"]);
+}
+
+#[test]
+fn a_version_3_journal_keeps_its_items_and_indexes_them_by_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    // The file a handoff of schema version 3 left: items keyed by (run, step, key).
+    let connection = Connection::open(&path).unwrap();
+    for migration in &MIGRATIONS[..3] {
+        connection.execute_batch(migration).unwrap();
+    }
+    connection
+        .execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO runs (id, playbook, path, content_hash, arguments, host, pid, started_at, status)
+                 VALUES ('r1', 'p', 'p.yaml', 'abc', '[]', 'h', 1, '2026-12-02T06:00:00.000Z', 'failed');
+             INSERT INTO items (run_id, step_id, key, position, label, status, attempts, throttled, input, output,
+                                session, started_at, finished_at, action)
+                 VALUES ('r1', 'accept', 'k2', 1, 'engi-2', 'failed', 1, 0, '{}', 'null', 0,
+                         '2026-12-02T06:00:00.000Z', '2026-12-02T06:00:01.000Z', 'accept-invitation'),
+                        ('r1', 'accept', 'k1', 0, 'engi-1', 'succeeded', 1, 0, '{}', '{\"TaskId\":\"task-1\"}', 0,
+                         '2026-12-02T06:00:00.000Z', '2026-12-02T06:00:01.000Z', 'accept-invitation');",
+        )
+        .unwrap();
+    let autoindex: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(autoindex.iter().any(|name| name.starts_with("sqlite_autoindex_items")), "{autoindex:?}");
+    drop(connection);
+
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.schema_version().unwrap(), 4);
+    let detail = journal.run("r1").unwrap();
+    let kept: Vec<(&str, Option<usize>, &str)> =
+        detail.items.iter().map(|i| (i.key.as_str(), i.position, i.status.as_str())).collect();
+    assert_eq!(kept, [("k1", Some(0), "succeeded"), ("k2", Some(1), "failed")]);
+    assert_eq!(
+        journal.item_output("r1", "accept", Some(0), "k1").unwrap(),
+        Some(serde_json::json!({"TaskId": "task-1"}))
+    );
+    assert_eq!(journal.calls_since(&["accept-invitation"], "2026-12-02T00:00:00.000Z").unwrap(), 2);
+    let indexes: Vec<String> = journal
+        .with(|c| {
+            c.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' ORDER BY name",
+            )?
+            .query_map([], |row| row.get(0))?
+            .collect()
+        })
+        .unwrap();
+    assert_eq!(indexes, ["items_by_action", "items_by_position"]);
+    // A lookup of one item's output goes through the position index, not a scan.
+    let plan: Vec<String> = journal
+        .with(|c| {
+            c.prepare(
+                "EXPLAIN QUERY PLAN SELECT output FROM items
+                 WHERE run_id = ?1 AND step_id = ?2 AND position IS ?3 AND key = ?4 ORDER BY rowid DESC LIMIT 1",
+            )?
+            .query_map(params!["r1", "accept", 0, "k1"], |row| row.get::<_, String>(3))?
+            .collect()
+        })
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("items_by_position")), "{plan:?}");
 }
 
 #[test]

@@ -277,6 +277,20 @@ steps:
     assert_eq!(runs[0]["status"], "stopped");
     assert_eq!(runs[0]["succeeded"], 2, "{runs}");
 
+    let journaled = |test: &Test| {
+        let show = test.command().args(["show", &run_id, "--format", "json"]).output().unwrap();
+        let detail: Value = serde_json::from_slice(&show.stdout).unwrap();
+        let rows: BTreeSet<(String, String)> = detail["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["label"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
+            .collect();
+        (detail["items"].as_array().unwrap().len(), rows)
+    };
+    // Programs stopped by the signal are not journaled: `--resume` runs them as new.
+    assert_eq!(journaled(&test).0, 2);
+
     std::fs::write(marks_dir.join("go"), "").unwrap();
     test.command()
         .args(["run", "drain.yaml", "--resume", &run_id])
@@ -289,6 +303,74 @@ steps:
     for name in ["slow-c", "slow-d", "slow-e", "slow-f"] {
         assert_eq!(lines(&marks_dir.join(format!("{name}.done"))), 1, "{name} finished once");
     }
+    let (count, rows) = journaled(&test);
+    let succeeded: BTreeSet<(String, String)> = ["fast-a", "fast-b", "slow-c", "slow-d", "slow-e", "slow-f"]
+        .into_iter()
+        .map(|name| (name.to_string(), "succeeded".to_string()))
+        .collect();
+    assert_eq!((count, rows), (6, succeeded));
+}
+
+/// Items that failed are journaled as failed; `--resume` runs them again, and their new rows
+/// replace the old ones: one row per item, with the attempts of both sessions.
+#[test]
+fn resume_replaces_the_rows_of_items_that_failed() {
+    let test = Test::new();
+    let ready = test.path().join("ready");
+    std::fs::create_dir_all(&ready).unwrap();
+    for name in ["a", "c"] {
+        std::fs::write(ready.join(name), "").unwrap();
+    }
+    let playbook = format!(
+        r#"
+version: 1
+name: later
+steps:
+  - id: work
+    for-each: [a, b, c, d]
+    on-failure: continue
+    retry: {{ max-attempts: 1 }}
+    exec:
+      command: [test, -e, "{ready}/{{{{ item }}}}"]
+"#,
+        ready = ready.display()
+    );
+    let test = test.file("later.yaml", playbook);
+    let first = test.command().args(["run", "later.yaml", "--progress", "plain"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(1), "{}", String::from_utf8_lossy(&first.stderr));
+    let runs = test.command().args(["runs", "--format", "json"]).output().unwrap();
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let run_id = runs[0]["id"].as_str().unwrap().to_string();
+    let journaled = || {
+        let show = test.command().args(["show", &run_id, "--format", "json"]).output().unwrap();
+        let detail: Value = serde_json::from_slice(&show.stdout).unwrap();
+        let mut rows: Vec<(String, String)> = detail["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["label"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
+            .collect();
+        rows.sort();
+        (rows, detail["attempts"].as_array().map_or(0, Vec::len))
+    };
+    let rows = |statuses: [&str; 4]| -> Vec<(String, String)> {
+        ["a", "b", "c", "d"].into_iter().zip(statuses).map(|(n, s)| (n.to_string(), s.to_string())).collect()
+    };
+    assert_eq!(journaled().0, rows(["succeeded", "failed", "succeeded", "failed"]));
+
+    for name in ["b", "d"] {
+        std::fs::write(ready.join(name), "").unwrap();
+    }
+    let resumed = test.command().args(["run", "later.yaml", "--resume", &run_id]).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let (after, attempts) = journaled();
+    assert_eq!(after, rows(["succeeded"; 4]));
+    // `runs` counts the journal's rows as they are: none left over from the first session.
+    let runs = test.command().args(["runs", "--format", "json"]).output().unwrap();
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!((&runs[0]["succeeded"], &runs[0]["failed"]), (&json!(4), &json!(0)), "{runs}");
+    // b's and d's failed attempts stay on record beside the rows that replaced theirs.
+    assert!(attempts >= 2, "{attempts}");
 }
 
 /// Values that a shell would run, passed through `command:` and through `env:`, reach the

@@ -445,6 +445,7 @@ steps:
             action: "accept-invitation".into(),
             key: format!("k{i}"),
             position: Some(i),
+            replaces: None,
             label: String::new(),
             status: ItemStatus::Succeeded,
             attempts: 1,
