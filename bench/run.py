@@ -427,6 +427,25 @@ def scale(binary, work, sizes):
     return rows
 
 
+def results_read(binary, work, n):
+    """N accepts, then a step whose templates read every one of their results back
+    (`steps.accept.results`): its peak RSS, and whether the values all came back."""
+    with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
+        ids = work / f"results-{n}.csv"
+        write_ids(ids, emulator.pending_ids())
+        playbook = accept_playbook(work, f"results{n}", ids.name, 64, "unlimited")
+        playbook.write_text(playbook.read_text() + (
+            "  - id: tally\n    exec:\n      command:\n        - echo\n"
+            "        - \"{{ steps.accept.results | selectattr('status', 'eq', 'succeeded') | list | length }}\"\n"
+            "        - \"{{ steps.accept.results | map(attribute='output.TaskId') | unique | list | length }}\"\n"))
+        report = work / f"results-{n}.json"
+        seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url, "--report", str(report))
+        rows = json.loads(report.read_text()) if report.exists() else []
+        tally = next((r["output"].get("stdout", "") for r in rows if r["step"] == "tally"), "")
+        return {"n": n, "rss": rss, "wall": wall, "exit": code, "echoed": tally.split(),
+                "all_back": tally.split() == [str(n), str(n)]}
+
+
 def one_pass(args, binary, raw):
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -554,6 +573,7 @@ def main():
             print(f"wrote {SCALE_OUT}", file=sys.stderr)
         else:
             assert all(r["scale"][0]["exit"] == 0 for r in results), results
+            assert all(r["results_read"]["all_back"] for r in results), [r["results_read"] for r in results]
         return
     rates = rate_table([r["rate"] for r in results])
     if args.only == "rate":
@@ -582,6 +602,7 @@ def main():
 def scale_pass(args, binary, raw, work):
     small, large = (200, 400) if args.smoke else (1000, 3000)
     result = {"scale": scale(binary, work, args.scale)}
+    result["results_read"] = results_read(binary, work, args.scale[-1])
     result["overhead"] = overhead(binary, raw, work, args.overhead_n, 0 if args.smoke else 3)
     result["instructions"] = instructions(binary, raw, work, small, large)
     result["startup"] = startup(binary, work, args.startup_runs)
@@ -604,6 +625,10 @@ def scale_table(passes):
     row("time per item at the largest size / at the smallest", "≤ 1.10",
         lambda p: f"{p['scale'][-1]['run_per_item_us'] / p['scale'][0]['run_per_item_us']:.2f}")
     del first
+    row(f"{passes[0]['results_read']['n']:,} accepts and a step reading all their results: peak RSS",
+        "< 100 MB", lambda p: f"{p['results_read']['rss']:.0f} MB")
+    row("the same: results read back, succeeded / distinct task ids", "all",
+        lambda p: "/".join(p["results_read"]["echoed"]) or f"exit {p['results_read']['exit']}")
     row("instructions per accept: handoff", "", lambda p: f"{p['instructions']['handoff']['per_call'] / 1000:.0f} k")
     row("instructions per accept: raw aws-sdk-rust loop", "", lambda p: f"{p['instructions']['raw']['per_call'] / 1000:.0f} k")
     row("instructions per accept: handoff / raw", "≤ 1.3", lambda p: f"{p['instructions']['ratio']:.2f}")
