@@ -429,15 +429,19 @@ def scale(binary, work, sizes):
 
 def results_read(binary, work, n):
     """N accepts, then a step whose templates read every one of their results back
-    (`steps.accept.results`): its peak RSS, and whether the values all came back."""
+    (`steps.accept.results`: each row's status, and each output from the journal): its peak
+    RSS, and whether the values all came back."""
     with Emulator(binary, "--generate", f"invitations={n}", "--quota", "off") as emulator:
         ids = work / f"results-{n}.csv"
         write_ids(ids, emulator.pending_ids())
         playbook = accept_playbook(work, f"results{n}", ids.name, 64, "unlimited")
+        # Counts, so that what the template itself keeps stays small: a `list` of 100,000
+        # task ids would be the template's memory, not handoff's.
         playbook.write_text(playbook.read_text() + (
             "  - id: tally\n    exec:\n      command:\n        - echo\n"
             "        - \"{{ steps.accept.results | selectattr('status', 'eq', 'succeeded') | list | length }}\"\n"
-            "        - \"{{ steps.accept.results | map(attribute='output.TaskId') | unique | list | length }}\"\n"))
+            "        - \"{% set n = namespace(tasks=0) %}{% for r in steps.accept.results if r.output.TaskId %}"
+            "{% set n.tasks = n.tasks + 1 %}{% endfor %}{{ n.tasks }}\"\n"))
         report = work / f"results-{n}.json"
         seconds, wall, cpu, rss, code = handoff_run(binary, work, playbook, emulator.url, "--report", str(report))
         rows = json.loads(report.read_text()) if report.exists() else []
@@ -627,7 +631,7 @@ def scale_table(passes):
     del first
     row(f"{passes[0]['results_read']['n']:,} accepts and a step reading all their results: peak RSS",
         "< 100 MB", lambda p: f"{p['results_read']['rss']:.0f} MB")
-    row("the same: results read back, succeeded / distinct task ids", "all",
+    row("the same: results read back, succeeded / with a task id", "all",
         lambda p: "/".join(p["results_read"]["echoed"]) or f"exit {p['results_read']['exit']}")
     row("instructions per accept: handoff", "", lambda p: f"{p['instructions']['handoff']['per_call'] / 1000:.0f} k")
     row("instructions per accept: raw aws-sdk-rust loop", "", lambda p: f"{p['instructions']['raw']['per_call'] / 1000:.0f} k")
