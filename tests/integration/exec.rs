@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{EmulatorProcess, Output, Test, crate_dir};
+use crate::helpers::{EmulatorProcess, Output, Test, crate_dir, journal_json};
 
 const CLIENT_TOKEN: &str = "exec-test-client-token-5d1e";
 
@@ -277,19 +277,8 @@ steps:
     assert_eq!(runs[0]["status"], "stopped");
     assert_eq!(runs[0]["succeeded"], 2, "{runs}");
 
-    let journaled = |test: &Test| {
-        let show = test.command().args(["show", &run_id, "--format", "json"]).output().unwrap();
-        let detail: Value = serde_json::from_slice(&show.stdout).unwrap();
-        let rows: BTreeSet<(String, String)> = detail["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| (i["label"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
-            .collect();
-        (detail["items"].as_array().unwrap().len(), rows)
-    };
     // Programs stopped by the signal are not journaled: `--resume` runs them as new.
-    assert_eq!(journaled(&test).0, 2);
+    assert_eq!(journaled_items(&test, &run_id).0.len(), 2);
 
     std::fs::write(marks_dir.join("go"), "").unwrap();
     test.command()
@@ -303,12 +292,24 @@ steps:
     for name in ["slow-c", "slow-d", "slow-e", "slow-f"] {
         assert_eq!(lines(&marks_dir.join(format!("{name}.done"))), 1, "{name} finished once");
     }
-    let (count, rows) = journaled(&test);
-    let succeeded: BTreeSet<(String, String)> = ["fast-a", "fast-b", "slow-c", "slow-d", "slow-e", "slow-f"]
+    let succeeded: Vec<(String, String)> = ["fast-a", "fast-b", "slow-c", "slow-d", "slow-e", "slow-f"]
         .into_iter()
         .map(|name| (name.to_string(), "succeeded".to_string()))
         .collect();
-    assert_eq!((count, rows), (6, succeeded));
+    assert_eq!(journaled_items(&test, &run_id).0, succeeded);
+}
+
+/// A run's journaled items as (label, status), sorted, and how many attempts it recorded.
+fn journaled_items(test: &Test, run_id: &str) -> (Vec<(String, String)>, usize) {
+    let detail = journal_json(test, &["show", run_id]);
+    let mut rows: Vec<(String, String)> = detail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| (i["label"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
+        .collect();
+    rows.sort();
+    (rows, detail["attempts"].as_array().map_or(0, Vec::len))
 }
 
 /// Items that failed are journaled as failed; `--resume` runs them again, and their new rows
@@ -338,36 +339,21 @@ steps:
     let test = test.file("later.yaml", playbook);
     let first = test.command().args(["run", "later.yaml", "--progress", "plain"]).output().unwrap();
     assert_eq!(first.status.code(), Some(1), "{}", String::from_utf8_lossy(&first.stderr));
-    let runs = test.command().args(["runs", "--format", "json"]).output().unwrap();
-    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
-    let run_id = runs[0]["id"].as_str().unwrap().to_string();
-    let journaled = || {
-        let show = test.command().args(["show", &run_id, "--format", "json"]).output().unwrap();
-        let detail: Value = serde_json::from_slice(&show.stdout).unwrap();
-        let mut rows: Vec<(String, String)> = detail["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| (i["label"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
-            .collect();
-        rows.sort();
-        (rows, detail["attempts"].as_array().map_or(0, Vec::len))
-    };
+    let run_id = journal_json(&test, &["runs"])[0]["id"].as_str().unwrap().to_string();
     let rows = |statuses: [&str; 4]| -> Vec<(String, String)> {
         ["a", "b", "c", "d"].into_iter().zip(statuses).map(|(n, s)| (n.to_string(), s.to_string())).collect()
     };
-    assert_eq!(journaled().0, rows(["succeeded", "failed", "succeeded", "failed"]));
+    assert_eq!(journaled_items(&test, &run_id).0, rows(["succeeded", "failed", "succeeded", "failed"]));
 
     for name in ["b", "d"] {
         std::fs::write(ready.join(name), "").unwrap();
     }
     let resumed = test.command().args(["run", "later.yaml", "--resume", &run_id]).output().unwrap();
     assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
-    let (after, attempts) = journaled();
+    let (after, attempts) = journaled_items(&test, &run_id);
     assert_eq!(after, rows(["succeeded"; 4]));
     // `runs` counts the journal's rows as they are: none left over from the first session.
-    let runs = test.command().args(["runs", "--format", "json"]).output().unwrap();
-    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = journal_json(&test, &["runs"]);
     assert_eq!((&runs[0]["succeeded"], &runs[0]["failed"]), (&json!(4), &json!(0)), "{runs}");
     // b's and d's failed attempts stay on record beside the rows that replaced theirs.
     assert!(attempts >= 2, "{attempts}");

@@ -24,6 +24,13 @@ pub const ACTIONS: [&str; 13] = [
     "wait-for-acceptance",
 ];
 
+/// `handoff ARGS --format json` (`runs`, `show RUN`) in the test's directory, parsed.
+pub fn journal_json(test: &Test, args: &[&str]) -> serde_json::Value {
+    let output = test.command().args(args).args(["--format", "json"]).output().expect("handoff runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
 /// The directory of this crate, for fixtures and examples.
 pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

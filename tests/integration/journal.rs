@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{EmulatorProcess, Output, Test};
+use crate::helpers::{EmulatorProcess, Output, Test, journal_json};
 
 const BULK: &str = r#"
 version: 1
@@ -55,12 +55,6 @@ fn wait_for_accepted(emulator: &EmulatorProcess, n: u64, child: &mut Child) {
 }
 
 /// `handoff <args>` with the test's journal, as JSON.
-fn journal_json(test: &Test, args: &[&str]) -> Value {
-    let output = test.command().args(args).args(["--format", "json"]).output().expect("handoff runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("JSON")
-}
-
 fn only_run_id(test: &Test) -> String {
     let runs = journal_json(test, &["runs"]);
     assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
