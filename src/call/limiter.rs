@@ -481,8 +481,8 @@ impl State {
             // "throttled" comes back is still about one call. On a fast link this is most of
             // the ramp: a 0.5 ms round trip allows 2,000/s from the first answer. On the
             // emulator, 20,000 accepts at concurrency 64 finished 387-466 items in their
-            // first 0.1 s instead of 47; a 20/s quota found with 1 throttled call in 201
-            // instead of 2-3.
+            // first 0.1 s instead of 47, and a 20/s quota is still found with a throttle or
+            // two (docs/decisions/slow-start-and-the-overhead-goal.md).
             let sequential = self.round_trip.map_or(0.0, |rtt| 1.0 / rtt.max(1e-6));
             let raised = scheduled.min(4.0 * sending.max(rate)).max(sequential).max(rate);
             // Past 1,000/s, with the calls really going out at the pace in force (at least
