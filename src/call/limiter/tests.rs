@@ -275,6 +275,21 @@ async fn callers_busy_elsewhere_do_not_drag_the_rate_down() {
     }
 }
 
+/// Slow start with no quota anywhere, and the same calls unpaced, under `conditions`:
+/// (slow start's run, the unpaced run). Slow start never meets a throttle there.
+async fn slow_start_against_unpaced(
+    name: &str,
+    conditions: Conditions,
+    items: usize,
+    concurrency: usize,
+) -> (Run, Run) {
+    let unpaced = simulate(RateLimiter::fixed(None), conditions, items, concurrency).await;
+    let run = simulate(RateLimiter::new(None), conditions, items, concurrency).await;
+    report(&format!("no quota, {name}, slow start"), &run, unpaced.seconds);
+    assert_eq!(run.throttled, 0);
+    (run, unpaced)
+}
+
 /// No quota anywhere (`rate-limits: { accept-invitation: unlimited }` against a service that
 /// takes everything): slow start must reach full speed in a fraction of a second. It used to
 /// send at its starting 50/s for over a second: the slots reserved at 50/s were kept, and the
@@ -283,10 +298,8 @@ async fn callers_busy_elsewhere_do_not_drag_the_rate_down() {
 /// that it stops when the next doubling passes 1,000/s with calls keeping up.
 #[tokio::test(start_paused = true)]
 async fn with_no_quota_slow_start_reaches_full_speed_quickly() {
-    let unpaced = simulate(RateLimiter::fixed(None), Conditions::default(), 1000, 64).await;
-    let run = simulate(RateLimiter::new(None), Conditions::default(), 1000, 64).await;
-    report("no quota, 1000 calls at concurrency 64, slow start", &run, unpaced.seconds);
-    assert_eq!(run.throttled, 0);
+    let (run, unpaced) =
+        slow_start_against_unpaced("1000 calls at concurrency 64", Conditions::default(), 1000, 64).await;
     assert!(run.seconds <= unpaced.seconds + 0.25, "{run:?} against {unpaced:?} unpaced");
 }
 
@@ -295,11 +308,8 @@ async fn with_no_quota_slow_start_reaches_full_speed_quickly() {
 /// (0.16 s without that floor, 0.25 s when it doubled every 50 ms whatever the latency).
 #[tokio::test(start_paused = true)]
 async fn on_a_fast_link_slow_start_is_shorter() {
-    let fast = Conditions { latency: Some((100, 500)), ..Conditions::default() };
-    let unpaced = simulate(RateLimiter::fixed(None), fast, 1000, 64).await;
-    let run = simulate(RateLimiter::new(None), fast, 1000, 64).await;
-    report("no quota, fast link, 1000 calls at concurrency 64, slow start", &run, unpaced.seconds);
-    assert_eq!(run.throttled, 0);
+    let (run, unpaced) =
+        slow_start_against_unpaced("fast link, 1000 calls at concurrency 64", FAST, 1000, 64).await;
     assert!(run.seconds <= unpaced.seconds + 0.15, "{run:?} against {unpaced:?} unpaced");
 }
 
@@ -310,9 +320,9 @@ async fn on_a_fast_link_slow_start_is_shorter() {
 /// unpaced.
 #[tokio::test(start_paused = true)]
 async fn slow_start_never_holds_back_a_caller_that_waits_for_each_answer() {
-    let fast = Conditions { latency: Some((100, 500)), ..Conditions::default() };
-    let unpaced = simulate(RateLimiter::fixed(None), fast, 200, 1).await;
-    let run = simulate(RateLimiter::new(None), fast, 200, 1).await;
-    report("no quota, fast link, 200 calls one at a time, slow start", &run, unpaced.seconds);
+    let (run, unpaced) = slow_start_against_unpaced("fast link, 200 calls one at a time", FAST, 200, 1).await;
     assert!(run.seconds <= unpaced.seconds * 1.1, "{run:?} against {unpaced:?} unpaced");
 }
+
+/// A 0.2-1 ms round trip: the emulator on loopback.
+const FAST: Conditions = Conditions { quota: None, background: 0.0, ambient: 0.0, latency: Some((100, 500)) };
