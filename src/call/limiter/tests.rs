@@ -191,7 +191,7 @@ async fn with_no_limit_at_all_it_finds_the_quota() {
 /// emulator on loopback) it must still find a 20/s quota with a throttle or two.
 #[tokio::test(start_paused = true)]
 async fn with_no_limit_on_a_fast_link_it_still_finds_the_quota() {
-    let fast = Conditions { quota: Some(20.0), latency: Some((100, 500)), ..Conditions::default() };
+    let fast = Conditions { quota: Some(20.0), ..FAST };
     for seed in SEEDS {
         let run = simulate_seeded(RateLimiter::new(None), fast, 200, 8, seed).await;
         report(&format!("Q=20/s, no limit, fast link, seed {seed}"), &run, 10.0);
