@@ -166,6 +166,14 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "SPEC")]
     pub background: Vec<String>,
 
+    /// A real-like other client of a quota: GROUP=RATE, evenly spaced requests that get a token only when the bucket has one, never retried (its refusals are in the summary's quota_clients)
+    #[arg(long, value_name = "SPEC")]
+    pub client: Vec<String>,
+
+    /// A quota's bucket size: GROUP=TOKENS (default: one second's worth, at least 1; AWS documents the rate, not the bucket)
+    #[arg(long, value_name = "SPEC")]
+    pub bucket: Vec<String>,
+
     /// Append every applied change to FILE as JSON lines
     #[arg(long, value_name = "FILE")]
     pub ledger: Option<PathBuf>,

@@ -16,10 +16,18 @@ pub fn run(args: &EmulatorArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     }
-    for spec in &args.background {
-        if let Err(message) = quotas.apply_background(spec) {
-            eprintln!("handoff: error: invalid --background `{spec}`: {message}");
-            return Ok(Exit::Invalid);
+    type Apply = fn(&mut QuotaSpec, &str) -> Result<(), String>;
+    let settings: [(&str, &[String], Apply); 3] = [
+        ("--background", &args.background, QuotaSpec::apply_background),
+        ("--client", &args.client, QuotaSpec::apply_client),
+        ("--bucket", &args.bucket, QuotaSpec::apply_bucket),
+    ];
+    for (flag, specs, apply) in settings {
+        for spec in specs {
+            if let Err(message) = apply(&mut quotas, spec) {
+                eprintln!("handoff: error: invalid {flag} `{spec}`: {message}");
+                return Ok(Exit::Invalid);
+            }
         }
     }
     let fixtures = match &args.fixtures {

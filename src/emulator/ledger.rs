@@ -88,6 +88,13 @@ pub struct Entry {
     pub change: Change,
 }
 
+/// One client's requests against the quotas.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QuotaUse {
+    pub sent: u64,
+    pub refused: u64,
+}
+
 /// The ledger and the request counters.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -97,6 +104,9 @@ pub struct Ledger {
     pub requests: BTreeMap<&'static str, u64>,
     pub errors: BTreeMap<String, u64>,
     pub throttled_by_quota: u64,
+    /// Per client of a quota (its `app/NAME`, `unnamed`, or the emulator's own `--client`):
+    /// requests that counted against a quota, and how many of them it refused.
+    pub quota_clients: BTreeMap<String, QuotaUse>,
     pub faults: BTreeMap<&'static str, u64>,
     pub unsigned_or_bad_signature: u64,
 }

@@ -134,6 +134,12 @@ impl Emulator {
             .map_err(|source| EmulatorError::Bind { addr: "listener".into(), source })?;
         let shared = Arc::new(build(&config)?);
         let shutdown = CancellationToken::new();
+        let account = config.credentials.first().map_or(DEFAULT_ACCOUNT, |c| c.account.as_str());
+        for kind in [quota::QuotaKind::Accept, quota::QuotaKind::Reads] {
+            if let Some(rate) = config.quotas.get(kind).map(|q| q.client).filter(|r| *r > 0.0) {
+                tokio::spawn(other_client(shared.clone(), kind, account.to_string(), rate, shutdown.clone()));
+            }
+        }
         let task = tokio::spawn(server::serve(listener, shared.clone(), shutdown.clone()));
         Ok(Self { addr, shared, shutdown, task })
     }
@@ -176,6 +182,27 @@ impl Emulator {
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.task.await;
+    }
+}
+
+/// The emulator's own client of a quota (`--client writes=0.3/s`): a request every `1/rate`
+/// seconds, evenly spaced from the start, that takes a token when the bucket has one and is
+/// refused otherwise, as a partner's CRM integration that does not retry would be.
+async fn other_client(
+    shared: Arc<Shared>,
+    kind: quota::QuotaKind,
+    account: String,
+    rate: f64,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    // A late tick is one request late, not a burst of catch-up requests.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => shared.world().client_request(kind, &account),
+        }
     }
 }
 

@@ -1,10 +1,16 @@
 //! The service quotas AWS documents for Partner Central Selling, per account, by group: the
 //! write operations (StartEngagementByAcceptingInvitationTask and the other writes) share 1
 //! per second and 10,000 per 24 hours; the read operations share 10 per second. Each is a
-//! token bucket (a burst of one second's worth) with an optional daily cap, configurable and
-//! switchable off. Another client of the same account can be given a steady share of a
-//! bucket (`--background writes=0.3/s`): what it uses is not refilled for anyone else, as
-//! when a partner's CRM integration calls the same quota.
+//! token bucket with an optional daily cap, configurable and switchable off. AWS documents
+//! the rate, not the bucket: by default it holds one second's worth (at least one token), and
+//! `--bucket writes=2` sets its size.
+//!
+//! Another client of the same account comes in two kinds. `--background writes=0.3/s` is a
+//! steady share that is never refilled for anyone else: it always gets its share, so it can
+//! never be crowded out. `--client writes=0.3/s` behaves like a real client (a partner's CRM
+//! integration): it asks for a token at evenly spaced times, gets one only when the bucket
+//! has one, and is refused otherwise, without retrying; the summary counts what it was
+//! refused, beside every other client's count (`quota_clients`).
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -25,6 +31,22 @@ pub struct Quota {
     pub daily: Option<u64>,
     /// Another client's steady use of the same quota, calls per second.
     pub background: f64,
+    /// The bucket's size in tokens; `None` is one second's worth (at least one).
+    pub burst: Option<f64>,
+    /// A real-like client inside the emulator: evenly spaced requests, calls per second.
+    pub client: f64,
+}
+
+impl Quota {
+    /// A quota of `per_second` with the default bucket and no other client.
+    pub fn new(per_second: f64, daily: Option<u64>) -> Self {
+        Self { per_second, daily, background: 0.0, burst: None, client: 0.0 }
+    }
+
+    /// How many tokens the bucket holds when full.
+    pub fn capacity(&self) -> f64 {
+        self.burst.unwrap_or(self.per_second).max(1.0)
+    }
 }
 
 /// Every quota the emulator enforces.
@@ -37,10 +59,7 @@ pub struct QuotaSpec {
 impl Default for QuotaSpec {
     /// The documented quotas.
     fn default() -> Self {
-        Self {
-            accept: Some(Quota { per_second: 1.0, daily: Some(10_000), background: 0.0 }),
-            reads: Some(Quota { per_second: 10.0, daily: None, background: 0.0 }),
-        }
+        Self { accept: Some(Quota::new(1.0, Some(10_000))), reads: Some(Quota::new(10.0, None)) }
     }
 }
 
@@ -58,19 +77,40 @@ impl QuotaSpec {
 
     /// Applies one `--background` argument: `writes=0.3/s` (another client's steady use).
     pub fn apply_background(&mut self, text: &str) -> Result<(), String> {
-        let (name, rate) =
-            text.split_once('=').ok_or_else(|| format!("`{text}` is not GROUP=RATE (writes=0.3/s)"))?;
-        let rate = Rate::from_str(rate)?.per_second;
+        let (quota, rate) = self.group_setting(text, "GROUP=RATE (writes=0.3/s)")?;
+        quota.background = Rate::from_str(rate)?.per_second;
+        Ok(())
+    }
+
+    /// Applies one `--client` argument: `writes=0.3/s` (a real-like client's even requests).
+    pub fn apply_client(&mut self, text: &str) -> Result<(), String> {
+        let (quota, rate) = self.group_setting(text, "GROUP=RATE (writes=0.3/s)")?;
+        quota.client = Rate::from_str(rate)?.per_second;
+        Ok(())
+    }
+
+    /// Applies one `--bucket` argument: `writes=2` (the bucket holds two tokens).
+    pub fn apply_bucket(&mut self, text: &str) -> Result<(), String> {
+        let (quota, size) = self.group_setting(text, "GROUP=TOKENS (writes=2)")?;
+        let size: f64 = size
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 1.0)
+            .ok_or_else(|| format!("`{size}` is not a bucket size: a number of tokens, at least 1"))?;
+        quota.burst = Some(size);
+        Ok(())
+    }
+
+    /// The quota a `GROUP=VALUE` argument names, and its value.
+    fn group_setting<'t>(&mut self, text: &'t str, form: &str) -> Result<(&mut Quota, &'t str), String> {
+        let (name, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not {form}"))?;
         let quota = match name {
             "accept" | "writes" => &mut self.accept,
             "reads" => &mut self.reads,
             other => return Err(format!("unknown quota `{other}`: use writes or reads")),
         };
         match quota {
-            Some(quota) => {
-                quota.background = rate;
-                Ok(())
-            }
+            Some(quota) => Ok((quota, value)),
             None => Err(format!("the {name} quota is off: nothing to share")),
         }
     }
@@ -96,7 +136,7 @@ impl QuotaSpec {
                 None => (value, None),
             };
             let rate = Rate::from_str(rate)?;
-            Some(Quota { per_second: rate.per_second, daily, background: 0.0 })
+            Some(Quota::new(rate.per_second, daily))
         };
         match name {
             "accept" | "writes" => self.accept = quota,
@@ -126,7 +166,7 @@ pub enum Refusal {
 
 impl Bucket {
     pub fn new(quota: Quota, now: Instant) -> Self {
-        Self { quota, tokens: quota.per_second.max(1.0), refilled: now, day_started: now, used_today: 0 }
+        Self { quota, tokens: quota.capacity(), refilled: now, day_started: now, used_today: 0 }
     }
 
     pub fn take(&mut self, now: Instant) -> Result<(), Refusal> {
@@ -137,7 +177,7 @@ impl Bucket {
         if self.quota.daily.is_some_and(|daily| self.used_today >= daily) {
             return Err(Refusal::Daily);
         }
-        let capacity = self.quota.per_second.max(1.0);
+        let capacity = self.quota.capacity();
         let elapsed = now.duration_since(self.refilled).as_secs_f64();
         let refill = (self.quota.per_second - self.quota.background).max(0.0);
         self.tokens = (self.tokens + elapsed * refill).min(capacity);
@@ -159,7 +199,7 @@ mod tests {
     #[test]
     fn one_per_second_allows_one_then_refuses_until_a_second_passes() {
         let start = Instant::now();
-        let mut bucket = Bucket::new(Quota { per_second: 1.0, daily: None, background: 0.0 }, start);
+        let mut bucket = Bucket::new(Quota::new(1.0, None), start);
         assert_eq!(bucket.take(start), Ok(()));
         assert_eq!(bucket.take(start + Duration::from_millis(500)), Err(Refusal::Rate));
         assert_eq!(bucket.take(start + Duration::from_millis(1000)), Ok(()));
@@ -168,7 +208,7 @@ mod tests {
     #[test]
     fn another_clients_share_is_not_refilled_for_us() {
         let start = Instant::now();
-        let quota = Quota { per_second: 1.0, daily: None, background: 0.3 };
+        let quota = Quota { background: 0.3, ..Quota::new(1.0, None) };
         let mut bucket = Bucket::new(quota, start);
         assert_eq!(bucket.take(start), Ok(()));
         // 0.7 tokens a second are left for us: one call each 1.43 s.
@@ -181,9 +221,27 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_of_two_lets_two_calls_through_at_once_then_refills_at_the_rate() {
+        let start = Instant::now();
+        let mut spec = QuotaSpec::default();
+        spec.apply_bucket("writes=2").unwrap();
+        let mut bucket = Bucket::new(spec.accept.unwrap(), start);
+        assert_eq!(bucket.take(start), Ok(()));
+        assert_eq!(bucket.take(start), Ok(()));
+        assert_eq!(bucket.take(start), Err(Refusal::Rate));
+        assert_eq!(bucket.take(start + Duration::from_millis(999)), Err(Refusal::Rate));
+        assert_eq!(bucket.take(start + Duration::from_millis(1000)), Ok(()));
+        for bad in ["writes=0.5", "writes=lots", "writes", "deletes=2"] {
+            assert!(spec.apply_bucket(bad).is_err(), "{bad}");
+        }
+        spec.apply_client("writes=0.3/s").unwrap();
+        assert_eq!(spec.accept.unwrap().client, 0.3);
+    }
+
+    #[test]
     fn the_daily_cap_holds_until_the_day_is_over() {
         let start = Instant::now();
-        let mut bucket = Bucket::new(Quota { per_second: 1000.0, daily: Some(2), background: 0.0 }, start);
+        let mut bucket = Bucket::new(Quota::new(1000.0, Some(2)), start);
         let second = Duration::from_secs(1);
         assert_eq!(bucket.take(start), Ok(()));
         assert_eq!(bucket.take(start + second), Ok(()));
@@ -195,7 +253,7 @@ mod tests {
     fn quota_arguments_parse() {
         let mut spec = QuotaSpec::default();
         spec.apply("accept=20/s,500").unwrap();
-        assert_eq!(spec.accept, Some(Quota { per_second: 20.0, daily: Some(500), background: 0.0 }));
+        assert_eq!(spec.accept, Some(Quota::new(20.0, Some(500))));
         spec.apply("reads=off").unwrap();
         assert_eq!(spec.reads, None);
         spec.apply("off").unwrap();

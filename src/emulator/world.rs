@@ -17,6 +17,11 @@ use super::partnercentral::{Engagements, IdSource};
 use super::protocol::{ApiError, Operation};
 use super::quota::{Bucket, QuotaKind, QuotaSpec, Refusal};
 
+/// How the summary names a client whose User-Agent carries no `app/NAME`.
+pub const UNNAMED: &str = "unnamed";
+/// How the summary names the emulator's own client (`--client writes=0.3/s`).
+pub const EMULATOR_CLIENT: &str = "emulator-client";
+
 #[derive(Debug)]
 pub struct World {
     pub jobs: Jobs,
@@ -95,8 +100,9 @@ impl World {
         let now = Instant::now();
         let mut changes = Vec::new();
         self.settle(now, &mut changes);
-        let result =
-            self.quota(operation, account, now).and_then(|()| self.dispatch(operation, account, body, now));
+        let result = self
+            .quota(operation, (account, client.unwrap_or(UNNAMED)), now)
+            .and_then(|()| self.dispatch(operation, account, body, now));
         let answer = match result {
             Ok((answer, applied)) => {
                 changes.extend(applied);
@@ -110,7 +116,7 @@ impl World {
         answer
     }
 
-    fn quota(&mut self, operation: Operation, account: &str, now: Instant) -> Result<(), ApiError> {
+    fn quota(&mut self, operation: Operation, who: (&str, &str), now: Instant) -> Result<(), ApiError> {
         let kind = match operation {
             // The write operations share one quota per account.
             Operation::StartEngagementByAcceptingInvitationTask | Operation::RejectEngagementInvitation => {
@@ -119,12 +125,26 @@ impl World {
             op if op.is_read() => QuotaKind::Reads,
             _ => return Ok(()),
         };
+        self.take(kind, who, now)
+    }
+
+    /// One request of `client` against the account's `kind` quota: a token, or the refusal.
+    fn take(
+        &mut self,
+        kind: QuotaKind,
+        (account, client): (&str, &str),
+        now: Instant,
+    ) -> Result<(), ApiError> {
         let Some(quota) = self.quotas.get(kind) else {
             return Ok(());
         };
         let bucket =
             self.buckets.entry((account.to_string(), kind)).or_insert_with(|| Bucket::new(quota, now));
-        match bucket.take(now) {
+        let taken = bucket.take(now);
+        let usage = self.ledger.quota_clients.entry(client.to_string()).or_default();
+        usage.sent += 1;
+        usage.refused += u64::from(taken.is_err());
+        match taken {
             Ok(()) => Ok(()),
             Err(refusal) => {
                 self.ledger.throttled_by_quota += 1;
@@ -231,6 +251,12 @@ impl World {
         Value::Array(credentials)
     }
 
+    /// One request of the emulator's own real-like client (`--client`): it takes a token when
+    /// the bucket has one and is refused otherwise, like any other client; it never retries.
+    pub fn client_request(&mut self, kind: QuotaKind, account: &str) {
+        let _ = self.take(kind, (account, EMULATOR_CLIENT), Instant::now());
+    }
+
     /// Counts for the summary endpoint.
     pub fn summary(&mut self) -> Value {
         let state = self.state();
@@ -254,6 +280,7 @@ impl World {
             "requests_total": ledger.requests.values().sum::<u64>(),
             "errors": ledger.errors,
             "throttled_by_quota": ledger.throttled_by_quota,
+            "quota_clients": ledger.quota_clients,
             "faults": ledger.faults,
             "rejected_signatures": ledger.unsigned_or_bad_signature,
             "changes": ledger.entries().len(),
