@@ -6,9 +6,11 @@
 
 mod caller;
 pub mod describe;
+mod host_quota;
 mod limiter;
 mod retry;
 
 pub use caller::{Caller, Outcome, RetryNotice};
+pub use host_quota::HostQuota;
 pub use limiter::RateLimiter;
 pub use retry::{CallError, ErrorClass, RetryPolicy};

@@ -136,6 +136,26 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
     runtime.block_on(execute(&prepared, options, settings))
 }
 
+/// Where the host's processes that share this journal's directory share their quota
+/// schedules (`quotas/` beside the journal), and what tells their accounts apart: the
+/// region, the endpoints, the profile and an access key id from the environment. Two
+/// processes with the same scope take turns; others do not.
+fn host_share(journal: &std::path::Path, options: &aws::AwsOptions) -> Option<engine::HostShare> {
+    let dir = journal.parent()?.join("quotas");
+    let env = |name| std::env::var(name).unwrap_or_default();
+    let scope = format!(
+        "{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
+        options.region.clone().unwrap_or_else(|| env("AWS_REGION")),
+        options.endpoint_url,
+        options.endpoints,
+        options.profile.clone().unwrap_or_else(|| env("AWS_PROFILE")),
+        env("AWS_ACCESS_KEY_ID"),
+        options.static_credentials.as_ref().map_or("", |(key, _)| key.as_str()),
+        env("AWS_DEFAULT_REGION"),
+    );
+    Some(engine::HostShare { dir, scope })
+}
+
 /// `--state`, else `HANDOFF_STATE`, else the XDG state directory.
 pub fn journal_path(state: &crate::cli::StateArgs) -> Result<PathBuf, Exit> {
     match &state.path {
@@ -271,7 +291,10 @@ pub async fn execute(
         }
     };
     let stop = Stop::install();
-    let limiters = Arc::new(engine::Limiters::new(playbook));
+    let limiters = Arc::new(match settings.journal.as_deref().and_then(|path| host_share(path, &options)) {
+        Some(host) => engine::Limiters::shared(playbook, &host),
+        None => engine::Limiters::new(playbook),
+    });
     let Some(every) = settings.every else {
         let ran =
             run_once(prepared, &clients, &limiters, journal.as_ref(), &settings, &stop, first_run).await?;

@@ -5,13 +5,17 @@
 //! any). The adaptive one starts from, in order: the playbook's limit for the action, its
 //! limit for the action's quota group, the quota AWS documents for the group (shared by all
 //! the group's actions, as the account's quota is), and otherwise nothing (slow start).
+//!
+//! With a state directory, every limiter of a quota group also takes its turns from the
+//! group's schedule shared by the host's handoff processes (`call::HostQuota`), so that two
+//! runs on one machine never throttle each other.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::actions::{ActionKind, QuotaGroup, Service};
-use crate::call::RateLimiter;
+use crate::call::{HostQuota, RateLimiter};
 use crate::playbook::{Limit, Playbook};
 
 /// The rate limiters of a run.
@@ -60,9 +64,43 @@ impl fmt::Display for LimitSource {
     }
 }
 
+/// Where the host's handoff processes share their quota schedules: a directory, and what
+/// tells one account from another (region, endpoint, profile, access key id).
+#[derive(Debug, Clone)]
+pub struct HostShare {
+    pub dir: std::path::PathBuf,
+    pub scope: String,
+}
+
 impl Limiters {
     /// The limiters of a run, from the playbook's `rate-limits` and the documented quotas.
     pub fn new(playbook: &Playbook) -> Self {
+        Self::build(playbook, None)
+    }
+
+    /// The same, taking each quota group's turns from a schedule the host's processes share.
+    pub fn shared(playbook: &Playbook, host: &HostShare) -> Self {
+        Self::build(playbook, Some(host))
+    }
+
+    fn build(playbook: &Playbook, host: Option<&HostShare>) -> Self {
+        // One schedule file per group and account scope; one that cannot be opened leaves
+        // the group to this process's own pacing.
+        let schedules: BTreeMap<QuotaGroup, Arc<HostQuota>> = host
+            .into_iter()
+            .flat_map(|host| {
+                let scope = short_hash(&host.scope);
+                QuotaGroup::ALL.into_iter().filter_map(move |group| {
+                    let name = format!("{}-{scope}", group.name());
+                    HostQuota::open(&host.dir, &name).ok().map(|quota| (group, Arc::new(quota)))
+                })
+            })
+            .collect();
+        let on_host =
+            |limiter: RateLimiter, group: Option<QuotaGroup>| match group.and_then(|g| schedules.get(&g)) {
+                Some(schedule) => limiter.shared_on_host(schedule.clone()),
+                None => limiter,
+            };
         let limits = &playbook.rate_limits;
         let ceiling = |service: Service| limits.ceiling(service);
         let services = Service::ALL
@@ -81,16 +119,17 @@ impl Limiters {
                     LimitSource::Group(_, limit) => limit.per_second(),
                     _ => Some(group.documented().0),
                 };
-                (group, (Arc::new(RateLimiter::new(rate)), source))
+                (group, (Arc::new(on_host(RateLimiter::new(rate), Some(group))), source))
             })
             .collect();
         let actions = ActionKind::ALL
             .iter()
             .map(|&kind| {
                 let limiter = match (limits.named.get(kind.name()), kind.spec().quota, kind.service()) {
-                    (Some(limit), _, _) => {
-                        (Arc::new(RateLimiter::new(limit.per_second())), LimitSource::Action(kind, *limit))
-                    }
+                    (Some(limit), group, _) => (
+                        Arc::new(on_host(RateLimiter::new(limit.per_second()), group)),
+                        LimitSource::Action(kind, *limit),
+                    ),
                     (None, Some(group), _) => groups[&group].clone(),
                     (None, None, Some(service)) => {
                         let cap = ceiling(service);
@@ -117,6 +156,19 @@ impl Limiters {
     pub fn source(&self, kind: ActionKind) -> &LimitSource {
         &self.actions[&kind].1
     }
+
+    /// How many other handoff processes of the host took turns from the action's quota
+    /// schedule in the last minute (`None`: its quota is not shared on the host).
+    pub fn shared_with(&self, kind: ActionKind) -> Option<usize> {
+        self.actions[&kind].0.host().and_then(|host| host.others().ok())
+    }
+}
+
+/// Eight hex digits of a SHA-256: enough to keep accounts apart in a file name, and no
+/// profile name or key id in it.
+fn short_hash(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..4])
 }
 
 #[cfg(test)]

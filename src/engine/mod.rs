@@ -39,7 +39,7 @@ use results::{Items, StepResults};
 
 use crate::call::RetryPolicy;
 pub use dry_run::dry_run;
-pub use limits::{LimitSource, Limiters};
+pub use limits::{HostShare, LimitSource, Limiters};
 
 /// The item key of a step without `for-each`.
 pub const SINGLE_KEY: &str = "-";
@@ -559,7 +559,18 @@ impl Engine {
 
     /// The step's starting limit and its source, for the step's first line.
     fn limit_text(&self, kind: ActionKind) -> Option<String> {
-        kind.service().map(|_| self.limiters.source(kind).to_string())
+        kind.service().map(|_| {
+            let source = self.limiters.source(kind).to_string();
+            match self.limiters.shared_with(kind) {
+                Some(0) | None => source,
+                Some(1) => {
+                    format!("{source}; shared with 1 other handoff process on this host: they take turns")
+                }
+                Some(n) => {
+                    format!("{source}; shared with {n} other handoff processes on this host: they take turns")
+                }
+            }
+        })
     }
 
     /// Tells the display the pace the limiters allow the step's action now, when it changed.
