@@ -1,24 +1,28 @@
-//! Client-side rate limits that find the rate the service grants.
+//! Client-side rate limits that find the rate the service grants, and leave other clients of
+//! the same quota their share.
 //!
 //! Calls are spaced evenly at the rate in force (a bucket of one token), which is what a
 //! per-second service quota accepts. The rate starts at the limit in force (the playbook's, or
 //! the quota AWS documents for the action's group, less a 3% margin) and adapts when the
 //! service throttles anyway. `docs/retries.md` explains the design; in short:
 //!
-//! - **Measure, do not only multiply.** A quota is a token bucket: once throttled, the bucket
-//!   is empty, and the successes that follow come exactly at the rate the service grants. The
-//!   first throttle of a busy period is judged by the bucket's usual shape (a burst of one
-//!   second's worth, then the refill): `successes / (elapsed + 1 s)`; later ones by the
-//!   successes since the throttle before. The rate goes to that estimate (less 3%), never
-//!   down more than 4x at once.
-//! - **Verify each decrease.** After a decrease, the next responses are watched. If throttles go
-//!   on at the lower rate about as often as before, they did not depend on our rate (another
-//!   client, a service having a bad minute): the decrease is undone, and throttles at that
-//!   share are from then on left to the retry policy. This is what keeps the rate from sliding
-//!   toward zero.
-//! - **Climb back by bisection.** After a verified decrease the rate climbs halfway to the
-//!   lowest rate throttled recently, one clean window at a time, and holds just below it; that
-//!   bound relaxes slowly, so a quota raised (or a neighbour gone quiet) is found again.
+//! - **Tell contention from ambient throttling.** A throttle is answered by a decrease, and
+//!   each decrease is verified: if throttles go on at the lower rate about as often as before,
+//!   they did not depend on our rate (a service having a bad minute, random refusals), the
+//!   decrease is undone and throttles at that share are from then on left to the retry
+//!   policy. Throttles that fall when we slow are contention: the account's quota is shared.
+//! - **Measure where it can.** A quota is a token bucket: once throttled, the bucket is
+//!   empty, and the successes that follow come at the rate the service grants. A first
+//!   throttle after many successes is judged by the bucket's usual shape (one second's
+//!   burst, then the refill); a first throttle after a handful is not evidence enough, and the
+//!   level is cut by a fixed step instead.
+//! - **Under contention, a good neighbour.** After a decrease the rate does not climb back by
+//!   responses (minutes per step at 1/s) but by time, in the shape of TCP CUBIC's window: a
+//!   relief cut lets the bucket refill, the rate approaches the level it found in two seconds,
+//!   holds just under it, then probes above by doubling every few seconds. A probe that is
+//!   throttled at about the same level again means the others are still there: the hold
+//!   doubles (up to a minute), so a steady neighbour meets few probes; a probe that is not
+//!   throttled reaches the limit in force within seconds, at any quota size.
 //! - **No limit means slow start.** Without any limit, calls start at 50/s and the rate
 //!   doubles every ten round trips, within 10-50 ms (never past four times what went out in
 //!   the last such period), until the service throttles, or the next doubling would pass
@@ -33,21 +37,25 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::host_quota::HostQuota;
+
 /// Calls go a little under the limit, so that network jitter does not push two calls into
 /// the same second of the service's bucket. Costs 3% of the throughput.
 const MARGIN: f64 = 0.97;
-/// The most one decrease takes away: a factor of ten.
-const MAX_CUT: f64 = 0.1;
-/// The least one decrease takes away: 5%, for a throttle just after settling on a rate
-/// (network jitter brings two calls closer than their spacing).
-const MIN_CUT: f64 = 0.95;
+/// A share of throttled answers that goes on at this or more whatever the rate is not taken
+/// for random throttles: others take nearly the whole quota.
+const AMBIENT_AT_MOST: f64 = 0.5;
+/// The slowest a run of decreases goes: a quarter of the rate the first was made at (one
+/// call in four seconds at 1/s), but no more than half the level the first found, and never
+/// below one call in ten seconds. Slower, a process that others crowd out needs tens of
+/// seconds per answer to see that they left (at 0.1/s, two minutes to come back after the
+/// other process finished).
+const FLOOR_SHARE: f64 = 0.25;
+const MIN_RATE: f64 = 0.1;
 /// Responses to watch after a decrease before judging it.
 const VERIFY_RESPONSES: u32 = 8;
-/// The least time a window at one rate must last to count as clean: long enough for the
-/// tokens a bucket saved while calls went slower to run out.
-const WINDOW_TIME: Duration = Duration::from_secs(3);
-/// A burst estimate from fewer successes than this is a guess, probed above.
-const WEAK_EVIDENCE: u64 = 10;
+/// A burst estimate from fewer successes than this is a guess: the level is cut by a step.
+const WEAK_EVIDENCE: u64 = 20;
 /// ... or this long, with at least three responses, for slow rates.
 const VERIFY_TIME: Duration = Duration::from_secs(5);
 /// Responses remembered for the share of throttled answers.
@@ -70,10 +78,30 @@ const UNLIMITED_ABOVE: f64 = 1000.0;
 /// fewer would have throttled by then. On a fast link the rate passes 1,000/s after a
 /// couple of dozen calls, and without this a 20/s quota then met concurrency-many at once.
 const UNLIMITED_AFTER: u64 = 50;
-/// The most one clean window raises the rate by.
-const PROBE_STEP: f64 = 1.2;
-/// How long the lowest throttled rate is trusted before it is raised by 5% and probed again.
-const BOUND_TRUST: Duration = Duration::from_secs(120);
+/// The relief cut at a throttle for contention: the rate the climb starts from is this
+/// share of the rate throttled (CUBIC's and the AWS SDKs' 0.7), so the bucket refills and
+/// the other clients' next calls find a token.
+const RELIEF: f64 = 0.7;
+/// A level found too high while approaching or holding it is lowered by this factor.
+const LOWER: f64 = 0.85;
+/// How long the climb takes from the relief cut to the level it holds.
+const APPROACH: Duration = Duration::from_secs(2);
+/// How long a level is held before the first probe above it, and the longest hold: each
+/// probe throttled at about the same level holds three times as long next time (5, 15, 45
+/// and 60 s): a neighbour that stays meets a probe or two a minute, and one that leaves is
+/// found within seconds of the hold's end.
+const FIRST_HOLD: Duration = Duration::from_secs(10);
+const LONGEST_HOLD: Duration = Duration::from_secs(40);
+const HOLD_GROWTH: u32 = 2;
+/// A probe above the held level doubles the rate every this long: from half the quota to
+/// 0.9 of it in under three seconds.
+const PROBE_DOUBLING: Duration = Duration::from_secs(3);
+/// How long a probe runs at the limit in force, unthrottled, before the contention counts as
+/// over: long enough for a bucket of a few seconds' worth to run dry.
+const CONFIRM: Duration = Duration::from_secs(20);
+/// A probe throttled below this multiple of the held level found the others still there
+/// (a bucket of a second or two lets a probe go that much higher before it runs dry).
+const SAME_LEVEL: f64 = 2.0;
 /// An idle gap that starts a new busy period (the service's bucket has refilled).
 const IDLE: Duration = Duration::from_secs(2);
 
@@ -83,6 +111,8 @@ pub struct RateLimiter {
     /// Wakes the calls waiting for their slots when slow start raises the rate: their slots
     /// were reserved at the old, slower spacing.
     raised: tokio::sync::Notify,
+    /// The quota's schedule shared with the other handoff processes of the host, if any.
+    host: Option<std::sync::Arc<HostQuota>>,
 }
 
 #[derive(Debug)]
@@ -108,15 +138,13 @@ struct State {
     /// Responses (successes and throttles) since `saturated` was set: whether calls really
     /// went out at the rate, or the callers were busy elsewhere (retry delays, slow answers).
     responses_since: u64,
-    /// The highest rate that ran a clean window (a lower bound of the grant).
-    good: Option<f64>,
     /// The decrease being verified.
     cut: Option<Cut>,
-    /// The lowest rate throttled recently (an upper bound of the grant), and since when.
-    bound: Option<(f64, Instant)>,
-    /// Responses since the rate last changed, and how many were throttled.
-    window: (u32, u32),
-    window_start: Instant,
+    /// When the rate was last decreased: a throttle of a call sent before then says nothing
+    /// about the rate in force now (one decrease per round, as TCP does per window).
+    decreased: Option<Instant>,
+    /// The time-paced climb back after a decrease for contention.
+    climb: Option<Climb>,
     /// The share of throttles that do not depend on our rate, once seen.
     ambient: Option<f64>,
     /// The latest responses, `true` for throttled.
@@ -133,13 +161,68 @@ struct State {
     round_trip: Option<f64>,
     /// A ceiling that never adapts.
     fixed: bool,
-    /// The rate before the first decrease of this run of decreases: restored when they turn
-    /// out to have been for throttles that do not depend on the rate.
-    peak: Option<(Option<f64>, bool)>,
-    /// Whether the rate in force is a guess that deserves probing above (a burst estimate
-    /// from few successes, or a bound gone stale).
-    probe: bool,
+    /// What was in force before the first decrease of this run of decreases (the rate,
+    /// slow start, the climb): restored when they turn out to have been for throttles that
+    /// do not depend on the rate.
+    peak: Option<(Option<f64>, bool, Option<Climb>)>,
     throttles: u64,
+}
+
+/// The climb after a decrease for contention, paced by time, not by responses (which come
+/// once a second at 1/s): the shape of TCP CUBIC's window around the rate where throttles
+/// came. From the relief cut it approaches `level` in [`APPROACH`], holds it for `hold`,
+/// then probes above it, doubling every [`PROBE_DOUBLING`], up to the limit in force.
+#[derive(Debug, Clone, Copy)]
+struct Climb {
+    /// When the decrease was made: the hold counts from here, so the time its verdict took
+    /// (seconds, at a low rate) is not added to it.
+    origin: Instant,
+    /// When the approach started (the verdict).
+    since: Instant,
+    start: f64,
+    level: f64,
+    hold: Duration,
+    /// The slowest rate of this run of decreases ([`FLOOR_SHARE`]).
+    floor: f64,
+}
+
+/// Where a climb is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Approach,
+    Hold,
+    Probe,
+}
+
+impl Climb {
+    fn phase(&self, now: Instant) -> Phase {
+        if now < self.since + APPROACH {
+            Phase::Approach
+        } else if now < self.probe_from() {
+            Phase::Hold
+        } else {
+            Phase::Probe
+        }
+    }
+
+    fn probe_from(&self) -> Instant {
+        (self.since + APPROACH).max(self.origin + self.hold)
+    }
+
+    /// The rate the climb has reached at `now`.
+    fn rate(&self, now: Instant) -> f64 {
+        let t = now.saturating_duration_since(self.since);
+        match self.phase(now) {
+            Phase::Approach => {
+                self.start + (self.level - self.start) * (t.as_secs_f64() / APPROACH.as_secs_f64())
+            }
+            Phase::Hold => self.level,
+            Phase::Probe => {
+                let probing = now.duration_since(self.probe_from()).as_secs_f64();
+                self.level * 2f64.powf(probing / PROBE_DOUBLING.as_secs_f64())
+            }
+        }
+    }
 }
 
 /// A decrease under watch.
@@ -151,6 +234,9 @@ struct Cut {
     before: f64,
     responses: u32,
     throttled: u32,
+    /// For a second, deeper cut made because throttles went on after the first: the share
+    /// throttled after the first.
+    deeper: Option<f64>,
 }
 
 impl RateLimiter {
@@ -184,11 +270,9 @@ impl RateLimiter {
             calling: false,
             saturated: None,
             responses_since: 0,
-            good: None,
             cut: None,
-            bound: None,
-            window: (0, 0),
-            window_start: now,
+            decreased: None,
+            climb: None,
             ambient: None,
             recent: VecDeque::with_capacity(RECENT),
             slow_start,
@@ -197,19 +281,44 @@ impl RateLimiter {
             round_trip: None,
             fixed: false,
             peak: None,
-            probe: false,
             throttles: 0,
         };
-        Self { state: Mutex::new(state), raised: tokio::sync::Notify::new() }
+        Self { state: Mutex::new(state), raised: tokio::sync::Notify::new(), host: None }
+    }
+
+    /// Also takes each call's turn from the schedule the host's handoff processes share for
+    /// this quota (`call::host_quota`), at the rate in force here.
+    pub fn shared_on_host(mut self, host: std::sync::Arc<HostQuota>) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// The host's shared schedule, if this limiter takes its turns from one.
+    pub fn host(&self) -> Option<&HostQuota> {
+        self.host.as_deref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for this call's turn. A slot reserved before a decrease is given up for one
-    /// at the new rate: otherwise the calls already waiting would go at the old pace.
+    /// Waits for this call's turn: this process's pacing, then the host's shared schedule.
     pub async fn acquire(&self) {
+        self.acquire_here().await;
+        let Some(host) = &self.host else { return };
+        let Some(rate) = self.lock().rate else { return };
+        // A schedule that cannot be read or written (a full disk, a file made read-only)
+        // leaves this process to its own pacing, as across hosts.
+        if let Ok(wait) = host.reserve(Duration::from_secs_f64(1.0 / rate))
+            && !wait.is_zero()
+        {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits for this process's own turn. A slot reserved before a decrease is given up for
+    /// one at the new rate: otherwise the calls already waiting would go at the old pace.
+    async fn acquire_here(&self) {
         loop {
             let (wait, generation) = {
                 let mut state = self.lock();
@@ -224,6 +333,7 @@ impl RateLimiter {
                         state.sending = (now, 0, state.slow_from.1);
                     }
                 }
+                state.follow_climb(now);
                 let Some(rate) = state.rate else { return };
                 let slot = state.next.max(now);
                 state.next = slot + Duration::from_secs_f64(1.0 / rate);
@@ -301,11 +411,10 @@ impl State {
         // paused clock that is every call whose turn came as the throttle arrived; once faster
         // slow start found a quota sooner, one such throttle undid the decrease as "not our
         // rate's doing" and let 4-8 of 200 calls be throttled.)
-        if self.cut.is_some_and(|cut| sent <= cut.at) {
+        if self.decreased.is_some_and(|at| sent <= at) {
             return;
         }
-        self.window.0 += 1;
-        self.window.1 += u32::from(throttled);
+        self.follow_climb(now);
         if let Some(cut) = &mut self.cut {
             cut.responses += 1;
             cut.throttled += u32::from(throttled);
@@ -331,14 +440,6 @@ impl State {
             // As often as throttles come whatever our rate: the retry policy deals with it.
             return;
         }
-        // One throttle at a rate that ran a clean window is as likely chance as a fallen
-        // grant: a second one in the same window decides.
-        if let (Some(good), Some(rate)) = (self.good, self.rate)
-            && good >= rate * 0.999
-            && self.window.1 < 2
-        {
-            return;
-        }
         if self.cut.is_some() && !self.recent.iter().rev().take(3).all(|t| *t) {
             // Judge the last decrease first, unless the service clearly still refuses.
             return;
@@ -348,49 +449,116 @@ impl State {
 
     fn decrease(&mut self, now: Instant) {
         if self.peak.is_none() {
-            self.peak = Some((self.rate, self.slow_start));
+            self.peak = Some((self.rate, self.slow_start, self.climb));
         }
         self.slow_start = false;
         let from = self.rate.unwrap_or_else(|| self.sending_rate(now));
+        let (level, hold) = self.next_level(now, from);
+        // The relief cut goes below the level until the decrease is judged, so that the
+        // bucket refills for the others and the verdict is clear.
+        let floor = match self.climb {
+            Some(climb) => climb.floor.min(from),
+            None => (from * FLOOR_SHARE).min(level * 0.5).max(MIN_RATE).min(from),
+        };
+        let level = level.clamp(floor, from);
+        let start = level.min(from * RELIEF).max(floor);
+        // The share before, from too few answers, is taken as random throttles' usual 15%.
+        let before = if self.recent.len() >= RECENT / 2 { self.share() } else { 0.15 };
+        let cut = Cut { from: self.rate, at: now, before, responses: 0, throttled: 0, deeper: None };
+        self.cut = Some(cut);
+        self.decreased = Some(now);
+        self.climb = Some(Climb { origin: now, since: now, start, level, hold, floor });
+        self.saturated = Some((now, 0));
+        self.responses_since = 0;
+        self.set_rate(Some(start), now);
+        // Everyone waits a full interval at the new rate before trying again.
+        self.next = now + Duration::from_secs_f64(1.0 / start);
+    }
+
+    /// The level to hold after a throttle at `from`, and for how long, from what the bucket
+    /// measured and where the climb was.
+    fn next_level(&self, now: Instant, from: f64) -> (f64, Duration) {
         // Calls went out at the rate since the last throttle (not held back by retry delays or
         // slow answers): only then do the successes since measure what the service grants.
         let went_out = self.saturated.is_some_and(|(at, _)| {
             self.responses_since as f64 >= 0.8 * from * now.duration_since(at).as_secs_f64()
         });
-        let (rate, probe) = match (self.saturated, self.good) {
+        let measured = match self.saturated {
             // Throttled all along since the last throttle: the bucket refilled at the granted
             // rate, and every success since took one of its tokens.
-            (Some((at, successes)), _) if successes >= 3 && went_out => {
-                (successes as f64 / now.duration_since(at).as_secs_f64() * MARGIN, false)
+            Some((at, successes)) if successes >= 3 && went_out => {
+                Some(successes as f64 / now.duration_since(at).as_secs_f64() * MARGIN)
             }
-            // Not enough went out to measure anything: the smallest step down, then verify.
-            (Some(_), _) if !went_out => (from * MIN_CUT, false),
-            // A probe above a rate that ran clean: back to it.
-            (_, Some(good)) if good < from => (good, false),
-            // A fresh bucket: a burst of one second's worth, then the refill. From a handful
-            // of successes that says little: then the AWS SDKs' 30% cut is the better guess.
-            _ => {
+            Some(_) => None,
+            // The first throttle, from a fresh bucket: a burst of one second's worth, then the
+            // refill (within a climb the bucket was not fresh); from a handful
+            // of successes that says little, and nothing when the callers were busy elsewhere
+            // (retry delays, slow answers) rather than sending at the rate (slow start's rate
+            // was below what it reached, so it counts as sending).
+            None if self.busy.1 >= WEAK_EVIDENCE && self.climb.is_none() => {
                 let elapsed = now.duration_since(self.busy.0).as_secs_f64();
-                let burst = self.busy.1 as f64 / (elapsed + 1.0) * MARGIN;
-                let weak = self.busy.1 < WEAK_EVIDENCE;
-                (if weak { burst.max(from * 0.7) } else { burst }, weak)
+                let sending = self.busy.1 as f64 >= 0.8 * from * elapsed;
+                (sending || self.peak.is_some_and(|(_, slow_start, _)| slow_start))
+                    .then(|| self.busy.1 as f64 / (elapsed + 1.0) * MARGIN)
             }
+            None => None,
         };
-        self.probe = probe;
-        // A guess never cuts more than tenfold at once; a measurement may.
-        let lowest = if probe { from * MAX_CUT } else { 0.1 };
-        let rate = rate.clamp(lowest, from * MIN_CUT);
-        self.cut = Some(Cut { from: self.rate, at: now, before: self.share(), responses: 0, throttled: 0 });
-        self.bound = Some((self.bound.map_or(from, |(b, _)| b.min(from)), now));
-        if self.good.is_some_and(|good| good >= from) {
-            // Throttled at a rate that ran clean before: the grant has fallen.
-            self.good = None;
+        #[cfg(test)]
+        if std::env::var_os("LIMITER_TRACE").is_some() {
+            eprintln!(
+                "  decrease from {from:.2}: measured {measured:?}, saturated {:?}, busy {}, phase {:?}",
+                self.saturated.map(|(at, n)| (now.duration_since(at), n)),
+                self.busy.1,
+                self.climb.map(|c| c.phase(now))
+            );
         }
-        self.saturated = Some((now, 0));
-        self.responses_since = 0;
-        self.set_rate(Some(rate), now);
-        // Everyone waits a full interval at the new rate before trying again.
-        self.next = now + Duration::from_secs_f64(1.0 / rate);
+        // A level is never above the relief cut's unless it was measured lower: the burst
+        // estimate assumes a bucket of one second's worth, and AWS documents the rate, not
+        // the bucket; the relief cut is verified before anything is held.
+        let fresh = measured.map_or(from * RELIEF, |m| m.min(from * RELIEF));
+        let Some(climb) = self.climb else { return (fresh, FIRST_HOLD) };
+        match climb.phase(now) {
+            // The others are still there: the same level, held longer before the next probe,
+            // so that a steady neighbour meets fewer and fewer probes.
+            Phase::Probe if from < SAME_LEVEL * climb.level => {
+                (climb.level, (climb.hold * HOLD_GROWTH).min(LONGEST_HOLD))
+            }
+            // A probe that went far before it was throttled: the grant has grown, but not to
+            // the limit in force.
+            Phase::Probe => (fresh.max(climb.level), FIRST_HOLD),
+            // Throttled on the way to the level, or holding it: the level is too high.
+            Phase::Approach | Phase::Hold => {
+                (measured.map_or(climb.level * LOWER, |m| m.min(climb.level * LOWER)), climb.hold)
+            }
+        }
+    }
+
+    /// Moves the rate along the climb, as time passes; a climb that reached the limit in
+    /// force ends there.
+    fn follow_climb(&mut self, now: Instant) {
+        // While a decrease is verified the relief rate stands: it is what is being judged.
+        let (Some(climb), None) = (self.climb, self.cut) else { return };
+        let top = self.ceiling.map(|c| c * MARGIN);
+        let rate = climb.rate(now);
+        match top {
+            // At the limit in force, long enough for a bucket the others still drain to run
+            // dry (a probe reaches the limit before it does): the contention is over.
+            Some(top) if rate >= top => {
+                if climb.rate(now - CONFIRM) >= top {
+                    self.climb = None;
+                    self.peak = None;
+                }
+                self.rate = Some(top);
+            }
+            // A small step of a glide: the slots already given out stand (taking them again
+            // at every step would push every waiting call back).
+            _ => self.rate = Some(rate),
+        }
+    }
+
+    /// The slowest rate a decrease goes to.
+    fn floor(&self) -> f64 {
+        self.climb.map_or(MIN_RATE, |climb| climb.floor)
     }
 
     /// How long slow start takes to double: [`ROUND_TRIPS_PER_DOUBLING`] round trips, within
@@ -423,13 +591,24 @@ impl State {
     /// After enough responses, keeps or undoes the last decrease.
     fn judge_cut(&mut self, now: Instant) {
         let Some(cut) = self.cut else { return };
-        let enough = cut.responses >= VERIFY_RESPONSES
-            || (cut.responses >= 3 && now.duration_since(cut.at) >= VERIFY_TIME);
-        if !enough {
+        let waited = cut.responses >= 3 && now.duration_since(cut.at) >= VERIFY_TIME;
+        // No throttle since the decrease is evidence only once it would be unlikely by chance
+        // at the share throttled before it: eight clean answers in a row come a quarter of
+        // the time under 15% random throttles, and each such wrong verdict let the next
+        // chance throttle cut again. Under 5% odds: 19 answers at 15%, 58 at 5%.
+        let p = cut.before.clamp(0.05, 0.5);
+        let needed = (0.05f64.ln() / (1.0 - p).ln()).ceil().max(f64::from(VERIFY_RESPONSES)) as u32;
+        let enough =
+            if cut.throttled == 0 { cut.responses >= needed } else { cut.responses >= VERIFY_RESPONSES };
+        if !(enough || waited) {
             return;
         }
         self.cut = None;
         let after = f64::from(cut.throttled) / f64::from(cut.responses);
+        #[cfg(test)]
+        if std::env::var_os("LIMITER_TRACE").is_some() {
+            eprintln!("  judged at {:?}: {cut:?}", now.duration_since(cut.at));
+        }
         // Still far above what came through since the decrease (1.6x: measured from the
         // decrease, the first interval has no success, and random throttles of 15% or so must
         // not pass for this): the bucket is still empty, so measure and decrease again.
@@ -444,20 +623,51 @@ impl State {
             self.decrease(now);
             return;
         }
-        if after > 0.0 && (ambient_like || after >= cut.before * 0.5 || after >= 0.25) {
+        if after > 0.0 && !ambient_like && (cut.deeper.is_none() || after > AMBIENT_AT_MOST) {
+            // Throttles went on at the relief cut. Random throttles do, and so does contention
+            // when the others leave less than the cut: the first throttles of a busy period
+            // come from a full bucket, so the share before the cut says nothing of the share
+            // at the rate cut from. A second, deeper cut tells them apart: contention's share
+            // falls with the rate, a random one does not. And a share this high at any rate
+            // is not a service's bad minute but others taking nearly the whole quota: keep
+            // cutting (an outage is served by slowing down too).
+            let rate = self.rate.unwrap_or(MIN_RATE);
+            let deeper = (rate * RELIEF).max(self.floor().min(rate));
+            self.cut = Some(Cut { at: now, responses: 0, throttled: 0, deeper: Some(after), ..cut });
+            self.decreased = Some(now);
+            if let Some(climb) = &mut self.climb {
+                climb.start = deeper;
+                climb.level = climb.level.min(deeper);
+            }
+            self.saturated = Some((now, 0));
+            self.responses_since = 0;
+            self.set_rate(Some(deeper), now);
+            self.next = now + Duration::from_secs_f64(1.0 / deeper);
+            return;
+        }
+        let first = cut.deeper.unwrap_or(cut.before);
+        if after > 0.0 {
             // Slower, and throttled about as often: not our rate's doing. Back to where the
             // decreases started, and throttles this common are the retry policy's business.
-            self.ambient = Some(self.ambient.unwrap_or(0.0).max((after + cut.before) / 2.0));
-            self.bound = None;
-            self.good = None;
+            self.ambient = Some(self.ambient.unwrap_or(0.0).max((after + first) / 2.0));
             self.saturated = None;
-            let (peak, slow_start) = self.peak.take().unwrap_or((cut.from, false));
+            let (peak, slow_start, climb) = self.peak.take().unwrap_or((cut.from, false, None));
             self.slow_start = slow_start;
             self.slow_from = (now, peak.unwrap_or(SLOW_START));
+            self.climb = climb;
             self.set_rate(peak, now);
         } else if after == 0.0 {
-            // Clean right after the bucket was emptied: the grant is at least this.
-            self.good = self.rate.map(|rate| self.good.map_or(rate, |good| good.max(rate)));
+            // The throttles fell when we slowed: contention (or a quota lower than the limit).
+            // The climb starts from here. What was in force before the decreases is kept until the
+            // climb ends: eight clean answers in a row also come by chance under 15% random
+            // throttles (a quarter of the time), and a later verdict must be able to undo
+            // every decrease of the run, not only the last.
+            self.saturated = None;
+            if let Some(climb) = &mut self.climb {
+                climb.since = now;
+            }
+        } else if let Some(climb) = &mut self.climb {
+            climb.since = now;
         }
     }
 
@@ -502,70 +712,21 @@ impl State {
                 None => true,
             };
             if clearly {
-                let window = self.window;
                 self.set_rate(raised, now);
-                self.window = window;
             }
-            return;
         }
-        let top = self.ceiling.map(|c| c * MARGIN);
-        if top.is_some_and(|top| rate >= top) {
-            return;
-        }
-        // A clean window at this rate: it is a lower bound of the grant. Climb toward the
-        // lowest rate throttled lately, a step at a time (each probe above the grant costs a
-        // throttled call), and hold just below it; the bound is trusted for a while, then
-        // probed again.
-        let tolerated = self.ambient.map_or(0.0, |a| a + 0.1) * f64::from(self.window.0);
-        if f64::from(self.window.1) > tolerated || !self.window_done(now) {
-            return;
-        }
-        self.saturated = None;
-        self.peak = None;
-        self.good = Some(self.good.map_or(rate, |good| good.max(rate)));
-        let target = match self.bound {
-            Some((bound, since)) if now.duration_since(since) < BOUND_TRUST => {
-                if !self.probe {
-                    // The rate was measured: hold it.
-                    self.window = (0, 0);
-                    self.window_start = now;
-                    return;
-                }
-                bound * MARGIN
-            }
-            Some((bound, _)) => {
-                self.bound = Some((bound * 1.05, now));
-                self.probe = true;
-                bound * 1.05 * MARGIN
-            }
-            None => rate * 2.0,
-        };
-        let raised = if target > rate * 1.02 { (rate * PROBE_STEP).min((rate + target) / 2.0) } else { rate };
-        let raised = top.map_or(raised, |top| raised.min(top));
-        if raised > rate * 1.005 {
-            self.set_rate(Some(raised), now);
-        } else {
-            self.window = (0, 0);
-            self.window_start = now;
-        }
-    }
-
-    /// Whether the responses since the rate last changed make a window to judge it by.
-    fn window_done(&self, now: Instant) -> bool {
-        let lasted = now.duration_since(self.window_start);
-        (self.window.0 >= VERIFY_RESPONSES && lasted >= WINDOW_TIME)
-            || (self.window.0 >= 3 && lasted >= VERIFY_TIME)
+        // Past slow start the rate follows the climb, by time (`follow_climb`).
     }
 
     fn set_rate(&mut self, rate: Option<f64>, now: Instant) {
         #[cfg(test)]
-        if std::env::var_os("LIMITER_TRACE").is_some() {
+        if std::env::var_os("LIMITER_TRACE").is_some() && self.rate != rate {
             eprintln!(
-                "  rate {:?} -> {:?} (cut {:?}, bound {:?}, ambient {:?}, share {:.2})",
+                "  rate {:?} -> {:?} at {now:?} (cut {:?}, climb {:?}, ambient {:?}, share {:.2})",
                 self.rate,
                 rate,
                 self.cut.map(|c| (c.from, c.before)),
-                self.bound.map(|b| b.0),
+                self.climb.map(|c| (c.level, c.hold)),
                 self.ambient,
                 self.share()
             );
@@ -585,8 +746,6 @@ impl State {
             }
         }
         self.rate = rate;
-        self.window = (0, 0);
-        self.window_start = now;
     }
 }
 
