@@ -17,4 +17,5 @@ mod journal;
 mod progress;
 mod run;
 mod schemas;
+mod shared_quota;
 mod triage;
