@@ -1,8 +1,10 @@
 """boto3's side of bench/run's quota convergence figure: list the PENDING invitations, then
 accept each with N threads, with botocore's `standard` or `adaptive` retry mode.
 
-    python3 bench/boto3_accept.py ENDPOINT MODE CONCURRENCY
+    python3 bench/boto3_accept.py ENDPOINT MODE CONCURRENCY [IDS_FILE [APP]]
 
+With IDS_FILE (a CSV with an `id` column), accepts those instead of listing; with APP, names
+itself `app/APP` in its User-Agent, so the emulator counts its refusals apart.
 Prints {"accepted": n, "failed": n, "seconds": s} (seconds: the accept phase only).
 """
 import json
@@ -14,26 +16,32 @@ import boto3
 from botocore.config import Config
 
 endpoint, mode, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ids_file = sys.argv[4] if len(sys.argv) > 4 else None
+app = sys.argv[5] if len(sys.argv) > 5 else None
 client = boto3.client(
     "partnercentral-selling",
     endpoint_url=endpoint,
     region_name="us-east-1",
     aws_access_key_id="AKIAHANDOFFEMULATOR1",
     aws_secret_access_key="handoff-emulator-secret",
-    config=Config(retries={"mode": mode, "max_attempts": 10}, max_pool_connections=concurrency),
+    config=Config(retries={"mode": mode, "max_attempts": 10}, max_pool_connections=concurrency,
+                  user_agent_appid=app),
 )
 ids = []
-for page in client.get_paginator("list_engagement_invitations").paginate(
-    Catalog="AWS", ParticipantType="RECEIVER", Status=["PENDING"]
-):
-    ids += [s["Id"] for s in page["EngagementInvitationSummaries"]]
+if ids_file:
+    ids = [line.strip() for line in open(ids_file) if line.strip() and line.strip() != "id"]
+else:
+    for page in client.get_paginator("list_engagement_invitations").paginate(
+        Catalog="AWS", ParticipantType="RECEIVER", Status=["PENDING"]
+    ):
+        ids += [s["Id"] for s in page["EngagementInvitationSummaries"]]
 
 
 def accept(pair):
     index, identifier = pair
     try:
         client.start_engagement_by_accepting_invitation_task(
-            Catalog="AWS", Identifier=identifier, ClientToken=f"boto3-{index}"
+            Catalog="AWS", Identifier=identifier, ClientToken=f"boto3-{app}-{index}"
         )
         return True
     except Exception:  # noqa: BLE001 - a failed accept is counted, not raised
