@@ -91,8 +91,8 @@ const APPROACH: Duration = Duration::from_secs(2);
 /// and 60 s): a neighbour that stays meets a probe or two a minute, and one that leaves is
 /// found within seconds of the hold's end.
 const FIRST_HOLD: Duration = Duration::from_secs(10);
-const LONGEST_HOLD: Duration = Duration::from_secs(40);
-const HOLD_GROWTH: u32 = 2;
+const LONGEST_HOLD: Duration = Duration::from_secs(60);
+const HOLD_GROWTH: u32 = 3;
 /// A probe above the held level doubles the rate every this long: from half the quota to
 /// 0.9 of it in under three seconds.
 const PROBE_DOUBLING: Duration = Duration::from_secs(3);
@@ -102,6 +102,8 @@ const CONFIRM: Duration = Duration::from_secs(20);
 /// A probe throttled below this multiple of the held level found the others still there
 /// (a bucket of a second or two lets a probe go that much higher before it runs dry).
 const SAME_LEVEL: f64 = 2.0;
+/// How often a call waiting for its slot looks whether the climb has raised the rate.
+const CLIMB_CHECK: Duration = Duration::from_millis(250);
 /// An idle gap that starts a new busy period (the service's bucket has refilled).
 const IDLE: Duration = Duration::from_secs(2);
 
@@ -124,6 +126,8 @@ struct State {
     rate: Option<f64>,
     /// The earliest time the next call may go.
     next: Instant,
+    /// The rate the slots waiting now were given out at (the climb glides past it).
+    paced: Option<f64>,
     /// Counts decreases: a call that reserved its slot before one takes a new slot.
     generation: u64,
     /// The start of the current busy period and its successes: the burst estimate.
@@ -264,6 +268,7 @@ impl RateLimiter {
             ceiling: limit,
             rate,
             next: now,
+            paced: rate,
             generation: 0,
             busy: (now, 0),
             last_response: None,
@@ -337,17 +342,27 @@ impl RateLimiter {
                 let Some(rate) = state.rate else { return };
                 let slot = state.next.max(now);
                 state.next = slot + Duration::from_secs_f64(1.0 / rate);
-                (slot - now, state.generation)
+                (slot, state.generation)
             };
-            if wait.is_zero() {
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.raised.notified() => {}
-            }
-            if self.lock().generation == generation {
-                return;
+            // While the rate climbs by time, a slot reserved at the slower spacing is looked
+            // at again now and then: at one call in four seconds, the calls waiting would
+            // otherwise keep the floor's pace for a whole round of slots after the climb.
+            loop {
+                let now = Instant::now();
+                if wait <= now {
+                    return;
+                }
+                let climbing = self.lock().climb.is_some();
+                let nap = if climbing { (wait - now).min(CLIMB_CHECK) } else { wait - now };
+                tokio::select! {
+                    () = tokio::time::sleep(nap) => {}
+                    () = self.raised.notified() => {}
+                }
+                let mut state = self.lock();
+                state.follow_climb(Instant::now());
+                if state.generation != generation {
+                    break;
+                }
             }
         }
     }
@@ -395,6 +410,14 @@ impl State {
         }
         self.recent.push_back(throttled);
         self.responses_since += 1;
+        #[cfg(test)]
+        if std::env::var_os("LIMITER_TRACE_RESPONSES").is_some() {
+            let me = std::ptr::from_ref(self);
+            eprintln!(
+                "  {me:p}: response at {now:?}, sent {sent:?}, throttled {throttled}, rate {:?}",
+                self.rate
+            );
+        }
         if throttled {
             self.throttles += 1;
         } else {
@@ -463,16 +486,14 @@ impl State {
         let level = level.clamp(floor, from);
         let start = level.min(from * RELIEF).max(floor);
         // The share before, from too few answers, is taken as random throttles' usual 15%.
-        let before = if self.recent.len() >= RECENT / 2 { self.share() } else { 0.15 };
+        let before = if self.recent.len() >= RECENT / 4 { self.share() } else { 0.15 };
         let cut = Cut { from: self.rate, at: now, before, responses: 0, throttled: 0, deeper: None };
         self.cut = Some(cut);
         self.decreased = Some(now);
         self.climb = Some(Climb { origin: now, since: now, start, level, hold, floor });
         self.saturated = Some((now, 0));
         self.responses_since = 0;
-        self.set_rate(Some(start), now);
-        // Everyone waits a full interval at the new rate before trying again.
-        self.next = now + Duration::from_secs_f64(1.0 / start);
+        self.pause(start, now);
     }
 
     /// The level to hold after a throttle at `from`, and for how long, from what the bucket
@@ -548,11 +569,20 @@ impl State {
                     self.climb = None;
                     self.peak = None;
                 }
-                self.rate = Some(top);
+                self.glide(top, now);
             }
-            // A small step of a glide: the slots already given out stand (taking them again
-            // at every step would push every waiting call back).
-            _ => self.rate = Some(rate),
+            _ => self.glide(rate, now),
+        }
+    }
+
+    /// A step of the climb. Once the rate is clearly above the one the slots were given out
+    /// at, they are given out again at the new spacing (`acquire` looks); smaller steps leave
+    /// them (taking them again at every step would push every waiting call back).
+    fn glide(&mut self, rate: f64, now: Instant) {
+        if self.paced.is_some_and(|paced| rate >= paced * 1.25) {
+            self.set_rate(Some(rate), now);
+        } else {
+            self.rate = Some(rate);
         }
     }
 
@@ -598,8 +628,15 @@ impl State {
         // chance throttle cut again. Under 5% odds: 19 answers at 15%, 58 at 5%.
         let p = cut.before.clamp(0.05, 0.5);
         let needed = (0.05f64.ln() / (1.0 - p).ln()).ceil().max(f64::from(VERIFY_RESPONSES)) as u32;
-        let enough =
-            if cut.throttled == 0 { cut.responses >= needed } else { cut.responses >= VERIFY_RESPONSES };
+        // Crowded out (more than half refused at the floor), two clean answers in a row say
+        // the others have gone: a quarter of the time by chance, and waiting for more at one
+        // call in four seconds is what kept a crowded-out process waiting long after.
+        let starved = cut.deeper.unwrap_or(cut.before) > AMBIENT_AT_MOST;
+        let enough = match cut.throttled {
+            0 if starved => cut.responses >= 2,
+            0 => cut.responses >= needed,
+            _ => cut.responses >= VERIFY_RESPONSES,
+        };
         if !(enough || waited) {
             return;
         }
@@ -641,8 +678,7 @@ impl State {
             }
             self.saturated = Some((now, 0));
             self.responses_since = 0;
-            self.set_rate(Some(deeper), now);
-            self.next = now + Duration::from_secs_f64(1.0 / deeper);
+            self.pause(deeper, now);
             return;
         }
         let first = cut.deeper.unwrap_or(cut.before);
@@ -656,7 +692,7 @@ impl State {
             self.slow_from = (now, peak.unwrap_or(SLOW_START));
             self.climb = climb;
             self.set_rate(peak, now);
-        } else if after == 0.0 {
+        } else {
             // The throttles fell when we slowed: contention (or a quota lower than the limit).
             // The climb starts from here. What was in force before the decreases is kept until the
             // climb ends: eight clean answers in a row also come by chance under 15% random
@@ -665,9 +701,12 @@ impl State {
             self.saturated = None;
             if let Some(climb) = &mut self.climb {
                 climb.since = now;
+                if starved {
+                    // The others that took nearly everything have gone: probe at once.
+                    climb.origin = now;
+                    climb.hold = Duration::ZERO;
+                }
             }
-        } else if let Some(climb) = &mut self.climb {
-            climb.since = now;
         }
     }
 
@@ -718,6 +757,17 @@ impl State {
         // Past slow start the rate follows the climb, by time (`follow_climb`).
     }
 
+    /// Cuts to `rate`, and everyone waits a full interval at it before trying again. When the
+    /// rate did not change (a cut at the floor), the slots already given out stand, and the
+    /// next one comes after them: resetting it to one interval from now let calls that held
+    /// slots and calls that took new ones go together, three or four at once at the floor.
+    fn pause(&mut self, rate: f64, now: Instant) {
+        let generation = self.generation;
+        self.set_rate(Some(rate), now);
+        let after = now + Duration::from_secs_f64(1.0 / rate);
+        self.next = if self.generation == generation { self.next.max(after) } else { after };
+    }
+
     fn set_rate(&mut self, rate: Option<f64>, now: Instant) {
         #[cfg(test)]
         if std::env::var_os("LIMITER_TRACE").is_some() && self.rate != rate {
@@ -731,9 +781,10 @@ impl State {
                 self.share()
             );
         }
-        if self.rate != rate {
+        if self.rate != rate || self.paced != rate {
             // Slots reserved at the old rate are taken again at the new one.
             self.generation += 1;
+            self.paced = rate;
             if let (Some(old), Some(new)) = (self.rate, rate) {
                 // The next call goes one interval of the new rate after the last one went.
                 // (Not one interval after now: a caller that waits for each answer would then

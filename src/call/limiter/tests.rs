@@ -85,6 +85,9 @@ impl Service {
         self.neighbour.0 += 1;
         if !self.take(now) {
             self.neighbour.1 += 1;
+            if std::env::var_os("LIMITER_TRACE").is_some() {
+                eprintln!("  neighbour refused at {now:?}");
+            }
         }
     }
 }
@@ -427,12 +430,12 @@ const FAST: Conditions = Conditions {
 
 /// The documented 1/s in a bucket of two tokens, shared with a client that asks for 0.3/s
 /// evenly and never retries (the partner's CRM integration, which nothing of handoff's can
-/// see): handoff settles at the 0.7/s left and leaves the neighbour most of its share.
+/// see): handoff settles at the 0.7/s left and leaves the neighbour its share.
 ///
-/// The goal for the neighbour is at most 10% refused; this limiter leaves it 25%
-/// (6 of 24) in every seed, and the bound here is that. Calls paced evenly at 97% of the
-/// refill win nearly every race for a token, so handoff hears of the neighbour only after
-/// it has been refused a few times (docs/retries.md, "What is not reached").
+/// The goal for the neighbour is at most 10% refused; this limiter leaves it 11.5%
+/// (3 of 26) in every seed, all before handoff's first throttle: calls paced evenly at 97%
+/// of the refill win nearly every race for a token, so handoff hears of the neighbour only
+/// after it has been refused a few times (docs/retries.md, "What is not reached").
 #[tokio::test(start_paused = true)]
 async fn a_neighbour_that_does_not_retry_keeps_its_share() {
     let shared = Conditions {
@@ -449,12 +452,12 @@ async fn a_neighbour_that_does_not_retry_keeps_its_share() {
         eprintln!("  neighbour: {refused} of {sent} refused");
         assert!(run.seconds <= 1.1 * 60.0 / 0.7, "seed {seed}: {run:?}");
         assert!(run.throttled_share() <= 0.05, "seed {seed}: {run:?}");
-        assert!(refused as f64 <= 0.25 * sent as f64, "seed {seed}: neighbour refused {refused} of {sent}");
+        assert!(refused as f64 <= 0.12 * sent as f64, "seed {seed}: neighbour refused {refused} of {sent}");
     }
 }
 
 /// A neighbour at 0.5/s for the first 20 s, then gone: handoff takes the whole quota back
-/// within seconds of its stop, at 1/s (the goal: 10 s; 11 s in the worst seed).
+/// within ten seconds of its stop, at 1/s.
 #[tokio::test(start_paused = true)]
 async fn the_rate_comes_back_within_seconds_when_the_neighbour_stops() {
     let shared = Conditions {
@@ -482,23 +485,22 @@ async fn the_rate_comes_back_within_seconds_when_the_neighbour_stops() {
         let seen = seen.lock().unwrap();
         let back = seen.iter().find(|(second, rate)| *second > 20 && *rate >= 0.9).map(|(s, _)| *s);
         eprintln!("  neighbour: {refused} of {sent} refused; at 0.9/s again {back:?} s in");
-        // The goal is 1.1 x 70 s; one seed of six takes 1.126 x (its first throttle
-        // came late, so its verdicts ran into the neighbour's last seconds).
-        assert!(run.seconds <= 1.15 * 70.0, "seed {seed}: {run:?}");
-        assert!(back.is_some_and(|second| second <= 32), "seed {seed}: {seen:?}");
+        assert!(run.seconds <= 1.1 * 70.0, "seed {seed}: {run:?}");
+        assert!(back.is_some_and(|second| second <= 30), "seed {seed}: {seen:?}");
     }
 }
 
 /// Two handoff processes on one account, each its own limiter (two hosts), 30 calls each,
-/// started together: neither starves. The one that loses the first race is crowded out
-/// while the other runs (at 0.97/s the other leaves it almost no token), holds at a floor of
-/// a quarter of the quota instead of sliding to one call in ten seconds, and takes the quota
-/// back within seconds once the other is done: 73-81 s for both on a bucket of one or two
-/// tokens, where the old limiter took 313 s on the emulator (159 s here without the floor).
-/// The goals (1.15 x 60 s on two tokens, 1.3 x on one) are not reached.
+/// started together: both done within 1.15 x 60 s on a bucket of two tokens, 1.3 x on one
+/// (64 s and 72 s in every seed), where the old limiter took 313 s on the emulator. On one
+/// token the one that loses the first race is crowded out while the other runs (at 0.97/s
+/// the other leaves it almost no token): it holds at a floor of a quarter of the quota
+/// instead of sliding to one call in ten seconds (159 s), and takes the quota back within
+/// seconds once the other is done. Each is throttled on 12% of its calls on two tokens,
+/// 23% on one: the 5% is not reached.
 #[tokio::test(start_paused = true)]
 async fn two_limiters_on_one_quota_share_it() {
-    for (burst, goal) in [(2.0, 1.4 * 60.0), (1.0, 1.4 * 60.0)] {
+    for (burst, goal) in [(2.0, 1.15 * 60.0), (1.0, 1.3 * 60.0)] {
         let shared = Conditions { quota: Some(1.0), burst: Some(burst), ..Conditions::default() };
         for seed in SEEDS {
             let parties =
@@ -507,6 +509,8 @@ async fn two_limiters_on_one_quota_share_it() {
             for (n, run) in runs.iter().enumerate() {
                 report(&format!("two on 1/s (bucket {burst}), #{n}, seed {seed}"), run, 60.0);
                 assert!(run.seconds <= goal, "bucket {burst} seed {seed} #{n}: {run:?}");
+                let most = if burst > 1.0 { 0.15 } else { 0.3 };
+                assert!(run.throttled_share() <= most, "bucket {burst} seed {seed} #{n}: {run:?}");
             }
         }
     }
