@@ -19,10 +19,11 @@
 //! - **Under contention, a good neighbour.** After a decrease the rate does not climb back by
 //!   responses (minutes per step at 1/s) but by time, in the shape of TCP CUBIC's window: a
 //!   relief cut lets the bucket refill, the rate approaches the level it found in two seconds,
-//!   holds just under it, then probes above by doubling every few seconds. A probe that is
-//!   throttled at about the same level again means the others are still there: the hold
-//!   doubles (up to a minute), so a steady neighbour meets few probes; a probe that is not
-//!   throttled reaches the limit in force within seconds, at any quota size.
+//!   holds it, then probes above by doubling every three seconds. A probe that is throttled
+//!   at about the same level again means the others are still there: the next hold is three
+//!   times as long (10, 30, 60 s), so a steady neighbour meets few probes; a probe that is
+//!   not throttled reaches the limit in force within seconds, at any quota size. Calls
+//!   waiting on slots given out at a slow spacing look again as the rate climbs.
 //! - **No limit means slow start.** Without any limit, calls start at 50/s and the rate
 //!   doubles every ten round trips, within 10-50 ms (never past four times what went out in
 //!   the last such period), until the service throttles, or the next doubling would pass

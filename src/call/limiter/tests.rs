@@ -325,7 +325,7 @@ async fn a_shared_quota_is_found_without_a_retry_storm() {
     for seed in SEEDS {
         let run = simulate_seeded(RateLimiter::new(Some(1.0)), shared, 60, 8, seed).await;
         report(&format!("1/s shared with 0.3/s, seed {seed}"), &run, 60.0 / 0.7);
-        // 1.057 x since the climb after a decrease is paced by time: each probe above the
+        // 1.059 x since the climb after a decrease is paced by time: each probe above the
         // 0.68/s held costs a throttle and an interval's pause (1.040 x before, whose climb
         // by responses never probed again within the run). The benchmark's goal is 1.05 x.
         assert!(run.seconds <= 1.06 * 60.0 / 0.7, "seed {seed}: {run:?}");
