@@ -523,3 +523,62 @@ fn party(limit: Option<f64>, items: usize, after: Duration) -> Party {
 fn shared_party(limiter: Arc<RateLimiter>, items: usize) -> Party {
     Party { limiter, items, concurrency: 8, after: Duration::ZERO }
 }
+
+/// Three handoff processes on two tokens of 1/s, 20 calls each, the third joining ten seconds
+/// after the others: the quota is used (60 calls, 60 s at best; 57-65 s in every seed) and
+/// none of them starves. Throttled on a quarter to a third of their calls, one item of 60
+/// runs out of its six attempts in two seeds of six: the default retry policy counts
+/// throttled attempts, as `max-attempts` says (it fails, and `--resume` sends it again).
+#[tokio::test(start_paused = true)]
+async fn three_limiters_one_joining_late_all_finish() {
+    let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
+    for seed in SEEDS {
+        let parties = vec![
+            party(Some(1.0), 20, Duration::ZERO),
+            party(Some(1.0), 20, Duration::from_millis(3)),
+            party(Some(1.0), 20, Duration::from_secs(10)),
+        ];
+        let (runs, _) = simulate_many(parties, shared, seed).await;
+        for (n, run) in runs.iter().enumerate() {
+            report(&format!("three on 1/s (bucket 2), #{n}, seed {seed}"), run, 20.0);
+            let start = if n == 2 { 10.0 } else { 0.0 };
+            assert!(start + run.seconds <= 1.1 * 60.0, "seed {seed} #{n}: {run:?}");
+            assert!(run.failed <= 1, "seed {seed} #{n}: {run:?}");
+        }
+    }
+}
+
+/// Another handoff process (another host) joins for 15 calls and leaves: the first is back at
+/// 0.9/s within seconds of its last call (13 s in every seed: the first was throttled only
+/// when the other took a token, and then held its level for ten seconds before probing).
+/// The one that joined is crowded out while the first runs at the quota (15 calls in 55 s,
+/// 37.5% of its calls throttled).
+#[tokio::test(start_paused = true)]
+async fn a_competitor_that_joins_and_leaves_gives_the_rate_back() {
+    let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
+    for seed in SEEDS {
+        let first = Arc::new(RateLimiter::new(Some(1.0)));
+        let (watch, seen) = (first.clone(), Arc::new(Mutex::new(Vec::new())));
+        let sampler = {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                for second in 1..=300 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    seen.lock().unwrap().push((second, watch.rate().unwrap_or(f64::INFINITY)));
+                }
+            })
+        };
+        let parties = vec![shared_party(first, 80), party(Some(1.0), 15, Duration::from_secs(10))];
+        let (runs, _) = simulate_many(parties, shared, seed).await;
+        sampler.abort();
+        report(&format!("1/s (bucket 2), joined for 15 calls at 10 s, seed {seed}"), &runs[0], 95.0);
+        report(&format!("  the one that joined, seed {seed}"), &runs[1], 15.0);
+        let left = 10.0 + runs[1].seconds;
+        let seen = seen.lock().unwrap();
+        let back =
+            seen.iter().find(|(second, rate)| f64::from(*second) > left && *rate >= 0.9).map(|(s, _)| *s);
+        eprintln!("  the other left at {left:.1} s; the first at 0.9/s again {back:?} s in");
+        assert!(back.is_some_and(|second| f64::from(second) <= left + 15.0), "seed {seed}: {seen:?}");
+        assert!(runs[0].seconds <= 1.15 * 95.0, "seed {seed}: {:?}", runs[0]);
+    }
+}
