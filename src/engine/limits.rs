@@ -84,16 +84,21 @@ impl Limiters {
     }
 
     fn build(playbook: &Playbook, host: Option<&HostShare>) -> Self {
-        // One schedule file per group and account scope; one that cannot be opened leaves
-        // the group to this process's own pacing.
+        // One schedule file per group the playbook calls and account scope; one that cannot
+        // be opened leaves the group to this process's own pacing.
+        let used: Vec<QuotaGroup> =
+            playbook.steps.iter().filter_map(|step| step.action.kind().spec().quota).collect();
         let schedules: BTreeMap<QuotaGroup, Arc<HostQuota>> = host
             .into_iter()
             .flat_map(|host| {
                 let scope = short_hash(&host.scope);
-                QuotaGroup::ALL.into_iter().filter_map(move |group| {
-                    let name = format!("{}-{scope}", group.name());
-                    HostQuota::open(&host.dir, &name).ok().map(|quota| (group, Arc::new(quota)))
-                })
+                let used = used.clone();
+                QuotaGroup::ALL.into_iter().filter(move |group| used.contains(group)).filter_map(
+                    move |group| {
+                        let name = format!("{}-{scope}", group.name());
+                        HostQuota::open(&host.dir, &name).ok().map(|quota| (group, Arc::new(quota)))
+                    },
+                )
             })
             .collect();
         let on_host =
@@ -183,6 +188,29 @@ mod tests {
         );
         let source = crate::source::SourceFile::new("p.yaml", text);
         crate::playbook::load_source(&source).map_err(|e| format!("{e:?}")).expect("valid").playbook
+    }
+
+    #[test]
+    fn a_shared_state_directory_gives_the_groups_the_playbook_calls_a_host_schedule() {
+        let text = "version: 1\nname: p\nsteps:\n  - id: a\n    for-each: [x]\n    accept-invitation: \
+                    {catalog: AWS, identifier: \"{{ item }}\"}\n";
+        let source = crate::source::SourceFile::new("p.yaml", text.to_string());
+        let playbook =
+            crate::playbook::load_source(&source).map_err(|e| format!("{e:?}")).expect("valid").playbook;
+        let dir = tempfile::tempdir().unwrap();
+        let host = super::HostShare { dir: dir.path().join("quotas"), scope: "us-east-1|AKIA".into() };
+        let limiters = Limiters::shared(&playbook, &host);
+        assert!(limiters.of(ActionKind::AcceptInvitation)[0].host().is_some());
+        assert_eq!(limiters.shared_with(ActionKind::AcceptInvitation), Some(0), "alone on the host");
+        assert!(limiters.of(ActionKind::ListInvitations)[0].host().is_none(), "the reads are not called");
+        assert_eq!(limiters.shared_with(ActionKind::Exec), None);
+        let files: Vec<String> = std::fs::read_dir(dir.path().join("quotas"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].starts_with("partnercentral-selling-writes-"), "{files:?}");
+        assert!(!files[0].contains("AKIA"), "no key id in a file name: {files:?}");
     }
 
     #[test]
