@@ -39,6 +39,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::host_quota::HostQuota;
+use climb::{CONFIRM, Climb, FIRST_HOLD, HOLD_GROWTH, LONGEST_HOLD, Phase};
 
 /// Calls go a little under the limit, so that network jitter does not push two calls into
 /// the same second of the service's bucket. Costs 3% of the throughput.
@@ -85,21 +86,6 @@ const UNLIMITED_AFTER: u64 = 50;
 const RELIEF: f64 = 0.7;
 /// A level found too high while approaching or holding it is lowered by this factor.
 const LOWER: f64 = 0.85;
-/// How long the climb takes from the relief cut to the level it holds.
-const APPROACH: Duration = Duration::from_secs(2);
-/// How long a level is held before the first probe above it, and the longest hold: each
-/// probe throttled at about the same level holds three times as long next time (5, 15, 45
-/// and 60 s): a neighbour that stays meets a probe or two a minute, and one that leaves is
-/// found within seconds of the hold's end.
-const FIRST_HOLD: Duration = Duration::from_secs(10);
-const LONGEST_HOLD: Duration = Duration::from_secs(60);
-const HOLD_GROWTH: u32 = 3;
-/// A probe above the held level doubles the rate every this long: from half the quota to
-/// 0.9 of it in under three seconds.
-const PROBE_DOUBLING: Duration = Duration::from_secs(3);
-/// How long a probe runs at the limit in force, unthrottled, before the contention counts as
-/// over: long enough for a bucket of a few seconds' worth to run dry.
-const CONFIRM: Duration = Duration::from_secs(20);
 /// A probe throttled below this multiple of the held level found the others still there
 /// (a bucket of a second or two lets a probe go that much higher before it runs dry).
 const SAME_LEVEL: f64 = 2.0;
@@ -171,63 +157,6 @@ struct State {
     /// do not depend on the rate.
     peak: Option<(Option<f64>, bool, Option<Climb>)>,
     throttles: u64,
-}
-
-/// The climb after a decrease for contention, paced by time, not by responses (which come
-/// once a second at 1/s): the shape of TCP CUBIC's window around the rate where throttles
-/// came. From the relief cut it approaches `level` in [`APPROACH`], holds it for `hold`,
-/// then probes above it, doubling every [`PROBE_DOUBLING`], up to the limit in force.
-#[derive(Debug, Clone, Copy)]
-struct Climb {
-    /// When the decrease was made: the hold counts from here, so the time its verdict took
-    /// (seconds, at a low rate) is not added to it.
-    origin: Instant,
-    /// When the approach started (the verdict).
-    since: Instant,
-    start: f64,
-    level: f64,
-    hold: Duration,
-    /// The slowest rate of this run of decreases ([`FLOOR_SHARE`]).
-    floor: f64,
-}
-
-/// Where a climb is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Phase {
-    Approach,
-    Hold,
-    Probe,
-}
-
-impl Climb {
-    fn phase(&self, now: Instant) -> Phase {
-        if now < self.since + APPROACH {
-            Phase::Approach
-        } else if now < self.probe_from() {
-            Phase::Hold
-        } else {
-            Phase::Probe
-        }
-    }
-
-    fn probe_from(&self) -> Instant {
-        (self.since + APPROACH).max(self.origin + self.hold)
-    }
-
-    /// The rate the climb has reached at `now`.
-    fn rate(&self, now: Instant) -> f64 {
-        let t = now.saturating_duration_since(self.since);
-        match self.phase(now) {
-            Phase::Approach => {
-                self.start + (self.level - self.start) * (t.as_secs_f64() / APPROACH.as_secs_f64())
-            }
-            Phase::Hold => self.level,
-            Phase::Probe => {
-                let probing = now.duration_since(self.probe_from()).as_secs_f64();
-                self.level * 2f64.powf(probing / PROBE_DOUBLING.as_secs_f64())
-            }
-        }
-    }
 }
 
 /// A decrease under watch.
@@ -801,5 +730,6 @@ impl State {
     }
 }
 
+mod climb;
 #[cfg(test)]
 mod tests;
