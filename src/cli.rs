@@ -57,6 +57,12 @@ pub enum Command {
     )]
     Runs(RunsArgs),
 
+    /// Remove finished runs from the journal and give their space back
+    #[command(
+        after_help = "Examples:\n  handoff prune --older-than 30d\n  handoff prune --older-than 7d --keep-last 50 --dry-run\n  handoff prune 20261123T020000Z-1a2b      # this run, even if it could be resumed\n\nA run that succeeded and ended before the cutoff goes, with its items and attempts; one that failed, was stopped or died can still be resumed and stays unless named. Runs of the last 24 hours count toward Partner Central's rolling daily quota, so --older-than is at least 24h."
+    )]
+    Prune(PruneArgs),
+
     /// Show one run from the journal: its steps, counts, failed items and their errors
     #[command(
         after_help = "Examples:\n  handoff show 20261123T020000Z-1a2b\n  handoff show 20261123T020000Z-1a2b -v      # every item and attempt\n  handoff show 20261123T020000Z-1a2b --format json"
@@ -293,6 +299,21 @@ pub struct WorkerArgs {
     /// With --every: journal the runs that found nothing to do too (by default they are left out)
     #[arg(long, requires = "every")]
     pub keep_idle_runs: bool,
+
+    /// With --every: keep the runs that succeeded this long, and prune older ones as it goes, once an hour (at least 24h)
+    #[arg(long, value_name = "DURATION", requires = "every", default_value = "7d", value_parser = parse_retention_of_a_worker)]
+    pub keep_runs_for: std::time::Duration,
+}
+
+/// A worker's retention: at least a day, for the rolling daily quota's count.
+fn parse_retention_of_a_worker(text: &str) -> Result<std::time::Duration, String> {
+    let retention = parse_retention(text)?;
+    if retention < std::time::Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "`{text}` is less than 24h: the runs of the last 24 hours count toward the rolling daily quota"
+        ));
+    }
+    Ok(retention)
 }
 
 /// How a run shows its progress.
@@ -324,6 +345,37 @@ pub struct StateArgs {
     /// The run journal (SQLite) [default: $HANDOFF_STATE, else the XDG state directory]
     #[arg(long = "state", value_name = "PATH")]
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Remove runs that succeeded and ended longer ago than this (24h, 7d, 30days; at least 24h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+    pub older_than: Option<std::time::Duration>,
+
+    /// Keep the newest N runs of each playbook, however old
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: usize,
+
+    /// Runs to remove whatever their status and age (not one in progress)
+    #[arg(value_name = "RUN_ID")]
+    pub runs: Vec<String>,
+
+    /// Say what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// A retention: a duration in any unit humantime reads (`30d`, `7days`, `24h`).
+fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 24h, 7d or 30days: {e}"))
 }
 
 #[derive(Debug, Args)]

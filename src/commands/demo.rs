@@ -131,6 +131,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
                     interval: Duration::from_secs(1),
                     max_runs: Some(*polls),
                     keep_idle: false,
+                    keep_runs_for: Duration::from_secs(7 * 24 * 3600),
                 }),
                 announce: false,
             };

@@ -11,6 +11,7 @@ use crate::exit::Exit;
 mod completions;
 mod demo;
 mod emulator;
+mod prune;
 mod run;
 mod runs;
 mod schema;
@@ -32,6 +33,7 @@ pub fn run() -> Exit {
         Command::Run(args) => run::run(&args, stderr_color(cli.color)),
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),
+        Command::Prune(args) => prune::run(&args),
         Command::Demo(args) => demo::run(&args, stderr_color(cli.color)),
     };
     result.unwrap_or_else(|error| {

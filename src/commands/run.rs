@@ -129,6 +129,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
             interval: interval.0,
             max_runs: args.worker.max_runs,
             keep_idle: args.worker.keep_idle_runs,
+            keep_runs_for: args.worker.keep_runs_for,
         }),
         announce: level > Level::Quiet
             && !matches!(mode, progress::ProgressMode::Json | progress::ProgressMode::None),
@@ -233,7 +234,12 @@ pub struct Every {
     pub max_runs: Option<u32>,
     /// Journal iterations that found nothing to do, too.
     pub keep_idle: bool,
+    /// Runs that succeeded longer ago than this are pruned as the worker goes.
+    pub keep_runs_for: std::time::Duration,
 }
+
+/// How often a worker prunes its journal.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Runs (or dry-runs) a prepared playbook; shared by `run` and `demo`. With `every`, runs it
 /// again at the interval until a signal or `max_runs`, each iteration a journaled run of its
@@ -312,7 +318,14 @@ pub async fn execute(
     let mut worst = Exit::Success;
     let mut was_idle = false;
     let mut next_run = Some(first_run);
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     for count in 1u32.. {
+        if let Some((journal, _)) = &journal
+            && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
+        {
+            pruned_at = Some(tokio::time::Instant::now());
+            prune_as_a_worker(journal, every.keep_runs_for, settings.announce);
+        }
         let started = tokio::time::Instant::now();
         let run_id = next_run.take().unwrap_or_else(run_id);
         let ran = run_once(prepared, &clients, &limiters, journal.as_ref(), &settings, &stop, run_id).await?;
@@ -345,6 +358,30 @@ pub async fn execute(
         }
     }
     Ok(worst)
+}
+
+/// A worker's own retention: the runs that succeeded longer ago than `keep` go, with their
+/// items, and their space is given back; runs that can still be resumed stay. A journal that
+/// cannot be pruned is said once an hour and does not stop the worker.
+fn prune_as_a_worker(journal: &Journal, keep: std::time::Duration, announce: bool) {
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let plan = journal::PrunePlan {
+        ended_before: Some(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        ..journal::PrunePlan::default()
+    };
+    match journal.prune(&plan, |_| false) {
+        Ok(pruned) if announce && !pruned.removed.is_empty() => eprintln!(
+            "{} worker: pruned {} run{} that succeeded more than {} ago ({} items); journal {:.1} MB",
+            journal::now(),
+            pruned.removed.len(),
+            if pruned.removed.len() == 1 { "" } else { "s" },
+            humantime::format_duration(keep),
+            pruned.items_removed,
+            pruned.bytes_after as f64 / 1e6
+        ),
+        Ok(_) => {}
+        Err(error) => eprintln!("{} worker: warning: cannot prune the journal: {error}", journal::now()),
+    }
 }
 
 fn run_input<'a>(prepared: &'a Prepared, settings: &RunSettings, run_id: String) -> RunInput<'a> {

@@ -69,7 +69,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn open(state: &crate::cli::StateArgs) -> anyhow::Result<Option<Journal>> {
+pub(super) fn open(state: &crate::cli::StateArgs) -> anyhow::Result<Option<Journal>> {
     let Ok(path) = journal_path(state) else { return Ok(None) };
     if !path.exists() {
         eprintln!(

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::events::ItemStatus;
 
 mod lock;
+mod prune;
 mod read;
 mod recorder;
 
@@ -31,6 +32,7 @@ pub use read::{JournaledAttempt, JournaledItem, JournaledOutcome, JournaledStep,
 pub use recorder::RunRecorder;
 
 pub use lock::{LockError, LockHolder, RunLock};
+pub use prune::{PrunePlan, Pruned, PrunedRun};
 
 /// The environment variable that moves the journal, as `--state` does.
 pub const STATE_ENV: &str = "HANDOFF_STATE";
@@ -286,6 +288,12 @@ impl Journal {
         let journal = Self { path: path.to_path_buf(), connection: Mutex::new(connection) };
         journal.with(|c| {
             c.busy_timeout(std::time::Duration::from_secs(10))?;
+            // A new file gives the pages of pruned runs back to the file system (`prune`);
+            // the mode can only be chosen before the first table.
+            let pages: i64 = c.pragma_query_value(None, "page_count", |row| row.get(0))?;
+            if pages == 0 {
+                c.pragma_update(None, "auto_vacuum", prune::INCREMENTAL)?;
+            }
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "FULL")?;
             c.pragma_update(None, "foreign_keys", "ON")?;

@@ -336,3 +336,96 @@ fn a_step_record_rides_on_the_next_synced_commit() {
         ("accept", "failed", 3, 1)
     );
 }
+
+/// `prune`: succeeded runs older than the cutoff go, with their items and attempts; a failed
+/// (resumable) one stays unless named; the newest of a playbook stay with `keep_last`; the
+/// file gives the space back; a dry run removes nothing.
+#[test]
+fn prune_removes_old_finished_runs_keeps_resumable_ones_and_shrinks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let journal = Journal::open(&path).unwrap();
+    let big = serde_json::json!({"detail": "x".repeat(2000)});
+    for (n, status) in ["succeeded", "succeeded", "failed", "succeeded", "succeeded"].iter().enumerate() {
+        let id = format!("r{n}");
+        begin(&journal, &id);
+        let items: Vec<_> = (0..200)
+            .map(|k| (k, ItemRecord { output: big.clone(), ..item(&format!("k{k}"), ItemStatus::Succeeded) }))
+            .collect();
+        for (k, record) in &items {
+            journal.record_item(&id, *k, record, &[]).unwrap();
+        }
+        journal.finish_run(&id, status, i32::from(*status != "succeeded")).unwrap();
+    }
+    // r0-r2 ended long ago, r3-r4 just now; each run starts in its own millisecond order.
+    journal
+        .with(|c| {
+            c.execute_batch(
+                "UPDATE runs SET ended_at = '2020-01-01T00:00:00.000Z', started_at = '2020-01-01T00:00:0' || substr(id, 2) || '.000Z' WHERE id IN ('r0', 'r1', 'r2');",
+            )
+        })
+        .unwrap();
+    let plan = PrunePlan { ended_before: Some("2026-01-01T00:00:00.000Z".into()), ..PrunePlan::default() };
+    let never = |_: &PrunedRun| false;
+    let dry = journal.prune(&PrunePlan { dry_run: true, ..plan.clone() }, never).unwrap();
+    assert_eq!(dry.removed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r1", "r0"]);
+    assert_eq!(dry.items_removed, 400);
+    assert_eq!(journal.runs(10).unwrap().len(), 5, "a dry run removes nothing");
+
+    let kept_newest = journal.prune(&PrunePlan { keep_last: 4, ..plan.clone() }, never).unwrap();
+    assert_eq!(
+        kept_newest.removed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r0"],
+        "the 4 newest stay"
+    );
+
+    let pruned = journal.prune(&plan, never).unwrap();
+    assert_eq!(pruned.removed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r1"]);
+    assert_eq!(pruned.kept_resumable.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r2"]);
+    let left: Vec<String> = journal.runs(10).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(left, ["r4", "r3", "r2"]);
+    let orphans: i64 = journal
+        .with(|c| {
+            c.query_row("SELECT count(*) FROM items WHERE run_id IN ('r0', 'r1')", [], |row| row.get(0))
+        })
+        .unwrap();
+    assert_eq!(orphans, 0);
+    assert!(
+        kept_newest.bytes_after < kept_newest.bytes_before && pruned.bytes_after < pruned.bytes_before,
+        "the file gives the space back: {kept_newest:?} {pruned:?}"
+    );
+
+    // Named, a resumable run goes too; one in progress does not; an unknown one is an error.
+    let named = PrunePlan { named: vec!["r2".into(), "r3".into()], ..PrunePlan::default() };
+    let in_progress = |run: &PrunedRun| run.id == "r3";
+    journal.with(|c| c.execute("UPDATE runs SET status = 'running' WHERE id = 'r3'", [])).unwrap();
+    let pruned = journal.prune(&named, in_progress).unwrap();
+    assert_eq!(pruned.removed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r2"]);
+    assert_eq!(pruned.kept_in_progress.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r3"]);
+    let unknown = PrunePlan { named: vec!["nope".into()], ..PrunePlan::default() };
+    assert!(matches!(journal.prune(&unknown, never), Err(JournalError::NoSuchRun { .. })));
+}
+
+/// A journal made before incremental vacuum is converted by its first prune.
+#[test]
+fn an_older_journal_is_converted_by_its_first_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "auto_vacuum", 0).unwrap();
+        c.execute_batch("CREATE TABLE placeholder (x);").unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    let mode = |j: &Journal| {
+        j.with(|c| c.pragma_query_value(None, "auto_vacuum", |row| row.get::<_, i64>(0))).unwrap()
+    };
+    assert_eq!(mode(&journal), 0, "an existing file keeps its mode on open");
+    begin(&journal, "r0");
+    journal.finish_run("r0", "succeeded", 0).unwrap();
+    let named = PrunePlan { named: vec!["r0".into()], ..PrunePlan::default() };
+    journal.prune(&named, |_| false).unwrap();
+    assert_eq!(mode(&journal), 2, "incremental from now on");
+    let fresh = Journal::open(&dir.path().join("new.sqlite")).unwrap();
+    assert_eq!(mode(&fresh), 2, "a new journal starts incremental");
+}

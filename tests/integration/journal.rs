@@ -549,3 +549,92 @@ steps:
         .expect("the last accept in the journal");
     assert_eq!(words[2], format!("{}={}", last_id.as_str().unwrap_or("?"), tasks[399]));
 }
+
+/// `handoff prune`, as an operator runs it: a named run goes with everything recorded of it,
+/// a failed one is kept by age but can be named, too short a retention and an unknown run
+/// are clear errors, and nothing else is touched.
+#[test]
+fn prune_removes_named_and_old_runs_and_refuses_what_would_break_the_quota_count() {
+    let ok = "version: 1\nname: ok\nsteps:\n  - id: a\n    exec: { command: [\"true\"] }\n";
+    let bad = "version: 1\nname: bad\nsteps:\n  - id: a\n    exec: { command: [\"false\"] }\n";
+    let test = Test::new().file("ok.yaml", ok).file("bad.yaml", bad);
+    let run = |args: &[&str]| {
+        let output = test.command().args(args).output().expect("handoff runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run(&["run", "ok.yaml"]).0, 0);
+    assert_eq!(run(&["run", "ok.yaml"]).0, 0);
+    assert_eq!(run(&["run", "bad.yaml"]).0, 1);
+    let runs = journal_json(&test, &["runs"]);
+    let ids: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+
+    // Everything is younger than a day: by age nothing goes.
+    let (code, stdout, _) = run(&["prune", "--older-than", "30d"]);
+    assert_eq!((code, stdout.lines().next()), (0, Some("removed 0 runs (0 items)")));
+    let (code, _, stderr) = run(&["prune", "--older-than", "1h"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("less than 24h") && stderr.contains("rolling daily quota"), "{stderr}");
+    let (code, _, stderr) = run(&["prune", "no-such-run"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no run `no-such-run` in the journal"), "{stderr}");
+
+    // Named: the failed run (resumable) and one of the succeeded ones go; a dry run first.
+    let (failed, succeeded) = (ids[0], ids[1]);
+    let (code, stdout, _) = run(&["prune", failed, succeeded, "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("would remove 2 runs"), "{stdout}");
+    assert_eq!(journal_json(&test, &["runs"]).as_array().unwrap().len(), 3, "a dry run removes nothing");
+    let pruned = journal_json(&test, &["prune", failed, succeeded]);
+    assert_eq!(pruned["removed"].as_array().unwrap().len(), 2, "{pruned}");
+    let left: Vec<String> = journal_json(&test, &["runs"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, [ids[2]]);
+    let (code, _, stderr) = run(&["show", failed]);
+    assert!(code != 0 && stderr.contains("no run"), "gone with its items: {stderr}");
+}
+
+/// A worker prunes as it goes: the runs that succeeded longer ago than `--keep-runs-for`
+/// (7 days unless said) are gone after its first iteration; a failed one as old stays.
+#[test]
+fn a_worker_prunes_runs_older_than_its_retention() {
+    let ok = "version: 1\nname: ok\nsteps:\n  - id: a\n    exec: { command: [\"true\"] }\n";
+    let bad = "version: 1\nname: bad\nsteps:\n  - id: a\n    exec: { command: [\"false\"] }\n";
+    let test = Test::new().file("ok.yaml", ok).file("bad.yaml", bad);
+    for (playbook, code) in [("ok.yaml", 0), ("ok.yaml", 0), ("bad.yaml", 1)] {
+        assert_eq!(test.command().args(["run", playbook]).output().unwrap().status.code(), Some(code));
+    }
+    let ids: Vec<String> = journal_json(&test, &["runs"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    // The failed run and the older succeeded one ended eight days ago.
+    let old = "2020-01-01T00:00:00.000Z";
+    let db = rusqlite::Connection::open(test.journal()).unwrap();
+    db.execute("UPDATE runs SET ended_at = ?1 WHERE id IN (?2, ?3)", rusqlite::params![old, ids[0], ids[2]])
+        .unwrap();
+    drop(db);
+    let output =
+        test.command().args(["run", "ok.yaml", "--every", "1s", "--max-runs", "1"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("worker: pruned 1 run that succeeded more than 7days ago"), "{stderr}");
+    let left: Vec<String> = journal_json(&test, &["runs"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left.len(), 3, "the worker's own run, the recent one and the failed one: {left:?}");
+    assert!(left.contains(&ids[0]) && left.contains(&ids[1]) && !left.contains(&ids[2]), "{left:?} {ids:?}");
+}
