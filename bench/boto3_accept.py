@@ -12,24 +12,16 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
-from botocore.config import Config
+from emulator_client import partner_central, read_ids
 
 endpoint, mode, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ids_file = sys.argv[4] if len(sys.argv) > 4 else None
 app = sys.argv[5] if len(sys.argv) > 5 else None
-client = boto3.client(
-    "partnercentral-selling",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="AKIAHANDOFFEMULATOR1",
-    aws_secret_access_key="handoff-emulator-secret",
-    config=Config(retries={"mode": mode, "max_attempts": 10}, max_pool_connections=concurrency,
-                  user_agent_appid=app),
-)
+client = partner_central(endpoint, retries={"mode": mode, "max_attempts": 10}, max_pool_connections=concurrency,
+                         user_agent_appid=app)
 ids = []
 if ids_file:
-    ids = [line.strip() for line in open(ids_file) if line.strip() and line.strip() != "id"]
+    ids = read_ids(ids_file)
 else:
     for page in client.get_paginator("list_engagement_invitations").paginate(
         Catalog="AWS", ParticipantType="RECEIVER", Status=["PENDING"]

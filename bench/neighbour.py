@@ -13,19 +13,11 @@ import signal
 import sys
 import time
 
-import boto3
-from botocore.config import Config
+from emulator_client import partner_central, read_ids
 
 endpoint, rate, seconds, ids_file = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-ids = [line.strip() for line in open(ids_file) if line.strip() and line.strip() != "id"]
-client = boto3.client(
-    "partnercentral-selling",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="AKIAHANDOFFEMULATOR1",
-    aws_secret_access_key="handoff-emulator-secret",
-    config=Config(retries={"mode": "standard", "max_attempts": 1}, user_agent_appid="neighbour"),
-)
+ids = read_ids(ids_file)
+client = partner_central(endpoint, retries={"mode": "standard", "max_attempts": 1}, user_agent_appid="neighbour")
 stop = False
 
 

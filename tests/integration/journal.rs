@@ -569,8 +569,7 @@ fn prune_removes_named_and_old_runs_and_refuses_what_would_break_the_quota_count
     assert_eq!(run(&["run", "ok.yaml"]).0, 0);
     assert_eq!(run(&["run", "ok.yaml"]).0, 0);
     assert_eq!(run(&["run", "bad.yaml"]).0, 1);
-    let runs = journal_json(&test, &["runs"]);
-    let ids: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids = run_ids(&test);
     assert_eq!(ids.len(), 3);
 
     // Everything is younger than a day: by age nothing goes.
@@ -584,20 +583,15 @@ fn prune_removes_named_and_old_runs_and_refuses_what_would_break_the_quota_count
     assert!(stderr.contains("no run `no-such-run` in the journal"), "{stderr}");
 
     // Named: the failed run (resumable) and one of the succeeded ones go; a dry run first.
-    let (failed, succeeded) = (ids[0], ids[1]);
+    let (failed, succeeded) = (ids[0].as_str(), ids[1].as_str());
     let (code, stdout, _) = run(&["prune", failed, succeeded, "--dry-run"]);
     assert_eq!(code, 0);
     assert!(stdout.starts_with("would remove 2 runs"), "{stdout}");
     assert_eq!(journal_json(&test, &["runs"]).as_array().unwrap().len(), 3, "a dry run removes nothing");
     let pruned = journal_json(&test, &["prune", failed, succeeded]);
     assert_eq!(pruned["removed"].as_array().unwrap().len(), 2, "{pruned}");
-    let left: Vec<String> = journal_json(&test, &["runs"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(left, [ids[2]]);
+    let left = run_ids(&test);
+    assert_eq!(left, [ids[2].clone()]);
     let (code, _, stderr) = run(&["show", failed]);
     assert!(code != 0 && stderr.contains("no run"), "gone with its items: {stderr}");
 }
@@ -612,12 +606,7 @@ fn a_worker_prunes_runs_older_than_its_retention() {
     for (playbook, code) in [("ok.yaml", 0), ("ok.yaml", 0), ("bad.yaml", 1)] {
         assert_eq!(test.command().args(["run", playbook]).output().unwrap().status.code(), Some(code));
     }
-    let ids: Vec<String> = journal_json(&test, &["runs"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = run_ids(&test);
     // The failed run and the older succeeded one ended eight days ago.
     let old = "2020-01-01T00:00:00.000Z";
     let db = rusqlite::Connection::open(test.journal()).unwrap();
@@ -629,12 +618,17 @@ fn a_worker_prunes_runs_older_than_its_retention() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("worker: pruned 1 run that succeeded more than 7days ago"), "{stderr}");
-    let left: Vec<String> = journal_json(&test, &["runs"])
+    let left = run_ids(&test);
+    assert_eq!(left.len(), 3, "the worker's own run, the recent one and the failed one: {left:?}");
+    assert!(left.contains(&ids[0]) && left.contains(&ids[1]) && !left.contains(&ids[2]), "{left:?} {ids:?}");
+}
+
+/// The ids of the runs in the test's journal, newest first.
+fn run_ids(test: &Test) -> Vec<String> {
+    journal_json(test, &["runs"])
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(left.len(), 3, "the worker's own run, the recent one and the failed one: {left:?}");
-    assert!(left.contains(&ids[0]) && left.contains(&ids[1]) && !left.contains(&ids[2]), "{left:?} {ids:?}");
+        .collect()
 }

@@ -468,16 +468,7 @@ async fn the_rate_comes_back_within_seconds_when_the_neighbour_stops() {
     };
     for seed in SEEDS {
         let limiter = Arc::new(RateLimiter::new(Some(1.0)));
-        let (watch, seen) = (limiter.clone(), Arc::new(Mutex::new(Vec::new())));
-        let sampler = {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                for second in 1..=200 {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    seen.lock().unwrap().push((second, watch.rate().unwrap_or(f64::INFINITY)));
-                }
-            })
-        };
+        let (sampler, seen) = sample_rate(&limiter);
         let (runs, (sent, refused)) = simulate_many(vec![shared_party(limiter, 60)], shared, seed).await;
         sampler.abort();
         let run = &runs[0];
@@ -514,6 +505,22 @@ async fn two_limiters_on_one_quota_share_it() {
             }
         }
     }
+}
+
+/// The limiter's rate once a second (second, calls per second), until the task is aborted.
+#[allow(clippy::type_complexity)]
+fn sample_rate(limiter: &Arc<RateLimiter>) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<(u32, f64)>>>) {
+    let (watch, seen) = (limiter.clone(), Arc::new(Mutex::new(Vec::new())));
+    let sampler = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            for second in 1.. {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                seen.lock().unwrap().push((second, watch.rate().unwrap_or(f64::INFINITY)));
+            }
+        })
+    };
+    (sampler, seen)
 }
 
 fn party(limit: Option<f64>, items: usize, after: Duration) -> Party {
@@ -558,16 +565,7 @@ async fn a_competitor_that_joins_and_leaves_gives_the_rate_back() {
     let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
     for seed in SEEDS {
         let first = Arc::new(RateLimiter::new(Some(1.0)));
-        let (watch, seen) = (first.clone(), Arc::new(Mutex::new(Vec::new())));
-        let sampler = {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                for second in 1..=300 {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    seen.lock().unwrap().push((second, watch.rate().unwrap_or(f64::INFINITY)));
-                }
-            })
-        };
+        let (sampler, seen) = sample_rate(&first);
         let parties = vec![shared_party(first, 80), party(Some(1.0), 15, Duration::from_secs(10))];
         let (runs, _) = simulate_many(parties, shared, seed).await;
         sampler.abort();
