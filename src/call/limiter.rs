@@ -57,7 +57,7 @@ const MIN_RATE: f64 = 0.1;
 /// Responses to watch after a decrease before judging it.
 const VERIFY_RESPONSES: u32 = 8;
 /// A burst estimate from fewer successes than this is a guess: the level is cut by a step.
-const WEAK_EVIDENCE: u64 = 20;
+const WEAK_EVIDENCE: u64 = 16;
 /// ... or this long, with at least three responses, for slow rates.
 const VERIFY_TIME: Duration = Duration::from_secs(5);
 /// Responses remembered for the share of throttled answers.
@@ -171,6 +171,8 @@ struct Cut {
     /// For a second, deeper cut made because throttles went on after the first: the share
     /// throttled after the first.
     deeper: Option<f64>,
+    /// The first decrease of a busy period, to a level the bucket's burst measured.
+    first_measured: bool,
 }
 
 impl RateLimiter {
@@ -406,6 +408,7 @@ impl State {
         }
         self.slow_start = false;
         let from = self.rate.unwrap_or_else(|| self.sending_rate(now));
+        let first_measured = self.climb.is_none() && self.measure(now, from).is_some();
         let (level, hold) = self.next_level(now, from);
         // The relief cut goes below the level until the decrease is judged, so that the
         // bucket refills for the others and the verdict is clear.
@@ -413,11 +416,22 @@ impl State {
             Some(climb) => climb.floor.min(from),
             None => (from * FLOOR_SHARE).min(level * 0.5).max(MIN_RATE).min(from),
         };
-        let level = level.clamp(floor, from);
+        // Unpaced before (slow start ended), `from` is only what went out lately: a measured
+        // level may be above it.
+        let top = if self.peak.is_some_and(|(rate, _, _)| rate.is_none()) { f64::INFINITY } else { from };
+        let level = level.clamp(floor, top);
         let start = level.min(from * RELIEF).max(floor);
         // The share before, from too few answers, is taken as random throttles' usual 15%.
         let before = if self.recent.len() >= RECENT / 4 { self.share() } else { 0.15 };
-        let cut = Cut { from: self.rate, at: now, before, responses: 0, throttled: 0, deeper: None };
+        let cut = Cut {
+            from: self.rate,
+            at: now,
+            before,
+            responses: 0,
+            throttled: 0,
+            deeper: None,
+            first_measured,
+        };
         self.cut = Some(cut);
         self.decreased = Some(now);
         self.climb = Some(Climb { origin: now, since: now, start, level, hold, floor });
@@ -429,12 +443,27 @@ impl State {
     /// The level to hold after a throttle at `from`, and for how long, from what the bucket
     /// measured and where the climb was.
     fn next_level(&self, now: Instant, from: f64) -> (f64, Duration) {
+        let measured = self.measure(now, from);
+        #[cfg(test)]
+        if std::env::var_os("LIMITER_TRACE").is_some() {
+            eprintln!(
+                "  decrease from {from:.2}: measured {measured:?}, saturated {:?}, busy {}, phase {:?}",
+                self.saturated.map(|(at, n)| (now.duration_since(at), n)),
+                self.busy.1,
+                self.climb.map(|c| c.phase(now))
+            );
+        }
+        self.level_after(now, from, measured)
+    }
+
+    /// What the bucket says the service grants, where it says enough.
+    fn measure(&self, now: Instant, from: f64) -> Option<f64> {
         // Calls went out at the rate since the last throttle (not held back by retry delays or
         // slow answers): only then do the successes since measure what the service grants.
         let went_out = self.saturated.is_some_and(|(at, _)| {
             self.responses_since as f64 >= 0.8 * from * now.duration_since(at).as_secs_f64()
         });
-        let measured = match self.saturated {
+        match self.saturated {
             // Throttled all along since the last throttle: the bucket refilled at the granted
             // rate, and every success since took one of its tokens.
             Some((at, successes)) if successes >= 3 && went_out => {
@@ -453,20 +482,20 @@ impl State {
                     .then(|| self.busy.1 as f64 / (elapsed + 1.0) * MARGIN)
             }
             None => None,
-        };
-        #[cfg(test)]
-        if std::env::var_os("LIMITER_TRACE").is_some() {
-            eprintln!(
-                "  decrease from {from:.2}: measured {measured:?}, saturated {:?}, busy {}, phase {:?}",
-                self.saturated.map(|(at, n)| (now.duration_since(at), n)),
-                self.busy.1,
-                self.climb.map(|c| c.phase(now))
-            );
         }
-        // A level is never above the relief cut's unless it was measured lower: the burst
-        // estimate assumes a bucket of one second's worth, and AWS documents the rate, not
-        // the bucket; the relief cut is verified before anything is held.
-        let fresh = measured.map_or(from * RELIEF, |m| m.min(from * RELIEF));
+    }
+
+    fn level_after(&self, now: Instant, from: f64, measured: Option<f64>) -> (f64, Duration) {
+        // Measured (twenty successes or more), the level is what the bucket said, a little
+        // under the rate throttled; a guess is the relief cut itself, verified before it is
+        // held (from a handful of successes the burst estimate says little: it assumes a
+        // bucket of one second's worth, and AWS documents the rate, not the bucket).
+        let paced = self.peak.is_some_and(|(rate, _, _)| rate.is_some());
+        let fresh = match measured {
+            Some(measured) if paced => measured.min(from * 0.95),
+            Some(measured) => measured,
+            None => from * RELIEF,
+        };
         let Some(climb) = self.climb else { return (fresh, FIRST_HOLD) };
         match climb.phase(now) {
             // The others are still there: the same level, held longer before the next probe,
@@ -564,6 +593,8 @@ impl State {
         let starved = cut.deeper.unwrap_or(cut.before) > AMBIENT_AT_MOST;
         let enough = match cut.throttled {
             0 if starved => cut.responses >= 2,
+            // A level the first burst measured is a quota's signature: the SDKs' eight.
+            0 if cut.first_measured => cut.responses >= VERIFY_RESPONSES,
             0 => cut.responses >= needed,
             _ => cut.responses >= VERIFY_RESPONSES,
         };
@@ -590,7 +621,19 @@ impl State {
             self.decrease(now);
             return;
         }
-        if after > 0.0 && !ambient_like && (cut.deeper.is_none() || after > AMBIENT_AT_MOST) {
+        // At a level the first burst measured, a throttle or two is the bucket still empty
+        // from the burst (the measured rate against its refill, and jitter): contention unless
+        // throttled about as often as before the cut. A deeper cut there held a 20/s quota at
+        // two thirds of it.
+        let measured_holds = cut.first_measured
+            && cut.deeper.is_none()
+            && !ambient_like
+            && after < (cut.before * 0.5).clamp(0.25, AMBIENT_AT_MOST);
+        if after > 0.0
+            && !measured_holds
+            && !ambient_like
+            && (cut.deeper.is_none() || after > AMBIENT_AT_MOST)
+        {
             // Throttles went on at the relief cut. Random throttles do, and so does contention
             // when the others leave less than the cut: the first throttles of a busy period
             // come from a full bucket, so the share before the cut says nothing of the share
@@ -612,7 +655,7 @@ impl State {
             return;
         }
         let first = cut.deeper.unwrap_or(cut.before);
-        if after > 0.0 {
+        if after > 0.0 && !measured_holds {
             // Slower, and throttled about as often: not our rate's doing. Back to where the
             // decreases started, and throttles this common are the retry policy's business.
             self.ambient = Some(self.ambient.unwrap_or(0.0).max((after + first) / 2.0));

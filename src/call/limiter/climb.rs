@@ -17,6 +17,12 @@ pub(super) const APPROACH: Duration = Duration::from_secs(2);
 pub(super) const FIRST_HOLD: Duration = Duration::from_secs(10);
 pub(super) const LONGEST_HOLD: Duration = Duration::from_secs(60);
 pub(super) const HOLD_GROWTH: u32 = 3;
+/// ... but a hold is no longer than this many answers at the level (times the hold's growth),
+/// nor shorter than [`SHORTEST_HOLD`]: ten seconds is ten answers at 1/s but two hundred at
+/// 20/s, where a level measured a little low from the first throttle's burst would be held
+/// for most of a bulk run.
+const HOLD_ANSWERS: f64 = 30.0;
+const SHORTEST_HOLD: Duration = Duration::from_secs(3);
 /// A probe above the held level doubles the rate every this long: from half the quota to
 /// 0.9 of it in under three seconds.
 pub(super) const PROBE_DOUBLING: Duration = Duration::from_secs(3);
@@ -62,7 +68,18 @@ impl Climb {
     }
 
     pub(super) fn probe_from(&self) -> Instant {
-        (self.since + APPROACH).max(self.origin + self.hold)
+        (self.since + APPROACH).max(self.origin + self.hold_time())
+    }
+
+    /// How long the level is held: `hold`, or [`HOLD_ANSWERS`] answers at the level if that
+    /// is sooner.
+    fn hold_time(&self) -> Duration {
+        if self.hold.is_zero() {
+            return Duration::ZERO;
+        }
+        let answers = HOLD_ANSWERS * self.hold.as_secs_f64() / FIRST_HOLD.as_secs_f64();
+        let by_answers = Duration::from_secs_f64(answers / self.level.max(0.01));
+        self.hold.min(by_answers).max(SHORTEST_HOLD)
     }
 
     /// The rate the climb has reached at `now`.
@@ -106,5 +123,8 @@ mod tests {
         assert!((doubled - 1.4).abs() < 1e-9, "{doubled}");
         let quick = Climb { hold: Duration::ZERO, ..climb };
         assert_eq!(quick.probe_from(), since + APPROACH, "a hold of nothing probes once approached");
+        // At 20/s, thirty answers are 1.5 s: the hold is the shortest, 3 s.
+        let fast = Climb { since: origin, start: 14.0, level: 20.0, ..climb };
+        assert_eq!(fast.probe_from(), origin + Duration::from_secs(3));
     }
 }
