@@ -916,7 +916,7 @@ full pass; the two passes ran back to back. Every tool talks to `handoff emulato
 
 Validation speed (`bench/validate`) and the emulator's own throughput (`cargo bench --bench emulator_throughput`) are in [benchmarks-validation-emulator.md](benchmarks-validation-emulator.md). Cold release build time and binary size, before and after the one-TLS-stack change: [benchmarks-build.md](benchmarks-build.md). Memory at 100,000 items, instructions per call against the raw SDK, the display's instructions and start-up after the scale work: [benchmarks-scale.md](benchmarks-scale.md) (`bench/run --only scale`); the scale, overhead, display and start-up rows below predate it.
 
-Rate control under every condition of the rate control issue (a stated limit too high, none, throttles at random, a quota shared with another client), beside boto3 `standard` and `adaptive`: [benchmarks-rate.md](benchmarks-rate.md) (`bench/run --only rate`). The convergence rows below predate it: they tell handoff the exact quota.
+Rate control under every condition of the rate control issue (a stated limit too high, none, throttles at random, a quota shared with another client), beside boto3 `standard` and `adaptive`: [benchmarks-rate.md](benchmarks-rate.md) (`bench/run --only rate`). A quota shared with real other clients and other handoff processes: [benchmarks-shared.md](benchmarks-shared.md) (`bench/run --only shared`). The convergence rows below predate it: they tell handoff the exact quota.
 
 {table}
 
