@@ -283,6 +283,21 @@ pub struct RunArgs {
     /// Write one row per item (step, key, status, attempts, outputs, error) to FILE.json or FILE.csv
     #[arg(long, value_name = "FILE", value_parser = parse_report_path)]
     pub report: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// `--metrics ADDR`: Prometheus metrics and health probes for the run's (the worker's) life.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve /metrics (Prometheus), /healthz and /readyz on ADDR (0.0.0.0:9464, 127.0.0.1:0) while the run (the worker) lives
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+
+    /// With --metrics: /healthz fails once an iteration has run this long (or, between a worker's iterations, the next is this late)
+    #[arg(long, value_name = "DURATION", requires = "metrics", default_value = "1h", value_parser = parse_duration)]
+    pub stuck_after: DurationSpec,
 }
 
 /// `--every`: run as a worker, again and again.

@@ -72,6 +72,9 @@ pub enum Event {
     Pace {
         step: String,
         per_second: Option<f64>,
+        /// The limit the step's calls started at, calls per second: the quota AWS documents
+        /// or the playbook's `rate-limits` (`None`: none known).
+        limit_per_second: Option<f64>,
     },
     /// An item of a `for-each` was started (it may still wait for the rate limiter).
     ItemStarted {
@@ -119,6 +122,28 @@ pub enum Event {
         #[serde(serialize_with = "seconds")]
         elapsed: Duration,
     },
+    /// One attempt of a request ended (an AWS call, or a program of `exec`), retried or not.
+    /// For metrics and reports; not written to `--progress json` (a line per request would
+    /// double a bulk run's stream), see [`Event::is_internal`].
+    #[serde(skip)]
+    Attempt {
+        step: String,
+        action: ActionKind,
+        elapsed: Duration,
+        /// `None`: it succeeded.
+        failure: Option<AttemptFailure>,
+        /// The artifact bytes it moved (`download-artifacts`, `upload-artifacts`).
+        bytes: Option<u64>,
+    },
+    /// What the rolling 24-hour quota of the step's action has used and allows, counted from
+    /// the journal as the step starts. Internal, like [`Event::Attempt`].
+    #[serde(skip)]
+    DailyQuota {
+        step: String,
+        action: ActionKind,
+        used: u64,
+        limit: u64,
+    },
     /// A signal asked the run to stop: no new item starts; in-flight calls finish.
     Stopping {
         signal: &'static str,
@@ -133,12 +158,59 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Events for metrics and reports that the displays and `--progress json` leave out.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Event::Attempt { .. } | Event::DailyQuota { .. })
+    }
+}
+
+/// How an attempt failed. The message is masked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptFailure {
+    /// `throttling`, `transient`, `timeout`, `connection`, `client`, `exit-code`...
+    pub class: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    /// AWS refused the caller (credentials or permissions), not the request.
+    pub access_refused: bool,
+}
+
 fn action_name<S: Serializer>(action: &ActionKind, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(action.name())
 }
 
 fn seconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64((duration.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Several reporters as one: the display and the metrics see the same events.
+pub struct Tee(pub Vec<std::sync::Arc<dyn Reporter>>);
+
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Tee").field(&self.0.len()).finish()
+    }
+}
+
+impl Reporter for Tee {
+    fn report(&self, event: &Event) {
+        for reporter in &self.0 {
+            reporter.report(event);
+        }
+    }
+
+    fn finish(&self) {
+        for reporter in &self.0 {
+            reporter.finish();
+        }
+    }
+
+    fn flush(&self) {
+        for reporter in &self.0 {
+            reporter.flush();
+        }
+    }
 }
 
 pub trait Reporter: Send + Sync {

@@ -6,7 +6,8 @@
 //! `playbook` (typed model) -> `check` (semantic checks, `template`) -> `diagnostic`
 //! (what the user reads). Then the run: `engine` (steps and items, the journal's records)
 //! drives `actions` (one file per action: AWS calls, `exec` for programs, artifacts through
-//! `archive`), which send through `call` (retries, rate limits, timeouts). `commands` has one file per command;
+//! `archive`), which send through `call` (retries, rate limits, timeouts). `metrics` turns the run's events into Prometheus metrics and probes (`--metrics`).
+//! `commands` has one file per command;
 //! `cli` the command line. `fuzz` holds the fuzz targets' bodies (`fuzz/`, docs/fuzzing.md).
 
 pub mod actions;
@@ -23,6 +24,7 @@ pub mod events;
 pub mod exit;
 pub mod fuzz;
 pub mod journal;
+pub mod metrics;
 pub mod playbook;
 pub mod progress;
 pub mod report;

@@ -37,6 +37,14 @@ pub struct RetryNotice {
     pub error: CallError,
 }
 
+/// One attempt ended: how long it took and how it went. What metrics and reports count; the
+/// value is the attempt's own (an artifact action's is the bytes it moved).
+#[derive(Debug)]
+pub struct AttemptNotice<'v> {
+    pub elapsed: Duration,
+    pub result: Result<&'v Value, &'v CallError>,
+}
+
 /// Sends requests for one item with the step's retry policy and the service's limiter.
 pub struct Caller<'a> {
     pub policy: &'a RetryPolicy,
@@ -44,6 +52,8 @@ pub struct Caller<'a> {
     pub limiters: [&'a RateLimiter; 2],
     pub timeout: Duration,
     pub on_retry: &'a (dyn Fn(&RetryNotice) + Send + Sync),
+    /// Told of every attempt's end, retried or not.
+    on_attempt: Option<&'a (dyn Fn(&AttemptNotice<'_>) + Send + Sync)>,
     /// The run's stop signal: no new attempt starts once it fires.
     cancel: CancellationToken,
     attempts: AtomicU32,
@@ -73,6 +83,7 @@ impl<'a> Caller<'a> {
             limiters,
             timeout,
             on_retry,
+            on_attempt: None,
             cancel: CancellationToken::new(),
             attempts: AtomicU32::new(0),
             retries: AtomicU32::new(0),
@@ -84,6 +95,12 @@ impl<'a> Caller<'a> {
     /// Stops starting attempts once `cancel` fires (the run was asked to stop).
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// Tells `on_attempt` of every attempt's end.
+    pub fn with_attempts(mut self, on_attempt: &'a (dyn Fn(&AttemptNotice<'_>) + Send + Sync)) -> Self {
+        self.on_attempt = Some(on_attempt);
         self
     }
 
@@ -153,6 +170,9 @@ impl<'a> Caller<'a> {
                 Ok(result) => result,
                 Err(_) => Err(CallError::timeout(timeout)),
             };
+            if let Some(on_attempt) = self.on_attempt {
+                on_attempt(&AttemptNotice { elapsed: sent.elapsed(), result: result.as_ref() });
+            }
             let error = match result {
                 Ok(value) => {
                     self.limiters[0].succeeded(sent);

@@ -10,7 +10,7 @@ mod host_quota;
 mod limiter;
 mod retry;
 
-pub use caller::{Caller, Outcome, RetryNotice};
+pub use caller::{AttemptNotice, Caller, Outcome, RetryNotice};
 pub use host_quota::HostQuota;
 pub use limiter::RateLimiter;
 pub use retry::{CallError, ErrorClass, RetryPolicy};

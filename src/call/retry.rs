@@ -121,6 +121,20 @@ impl CallError {
         self.code.as_deref()
     }
 
+    /// Whether AWS refused who is calling rather than what was asked: credentials missing,
+    /// unknown, expired or not allowed the action. No retry helps until someone fixes them:
+    /// a worker is not ready (`/readyz`) while its calls fail this way.
+    pub fn is_access_refused(&self) -> bool {
+        match self.code() {
+            Some(code) => ACCESS_REFUSED.contains(&code),
+            // The SDK found no credentials to sign with: it says so in words, no code.
+            None => {
+                self.class != ErrorClass::ExitCode
+                    && self.message.to_ascii_lowercase().contains("credentials")
+            }
+        }
+    }
+
     /// Classifies an SDK error from its metadata.
     pub fn from_sdk<E, R>(error: &SdkError<E, R>) -> Self
     where
@@ -274,6 +288,21 @@ impl Default for RetryPolicy {
         }
     }
 }
+
+/// The codes of [`CallError::is_access_refused`].
+const ACCESS_REFUSED: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignatureException",
+];
 
 /// Codes never retried unless `on:` names them.
 const NEVER_RETRIED: &[&str] = &[

@@ -134,6 +134,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
                     keep_runs_for: Duration::from_secs(7 * 24 * 3600),
                 }),
                 announce: false,
+                metrics: None,
             };
             let exit = execute(&prepared, options, settings).await?;
             if exit != Exit::Success {

@@ -110,8 +110,29 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
         Ok(path) => path,
         Err(exit) => return Ok(exit),
     };
+    // Bound before the runtime and the run: an address in use is an error at once.
+    let server = match args.metrics.metrics.as_deref().map(crate::metrics::MetricsServer::bind) {
+        Some(Ok(server)) => Some(server),
+        Some(Err(error)) => {
+            eprintln!("handoff: error: {error}");
+            return Ok(Exit::Invalid);
+        }
+        None => None,
+    };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let metrics = server.map(|server| {
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            args.metrics.stuck_after.0,
+            args.worker.every.map(|every| every.0),
+        ));
+        if let Some(addr) = server.local_addr() {
+            eprintln!("handoff: metrics on http://{addr}/metrics (/healthz, /readyz)");
+        }
+        // Ends with the runtime, when the command returns.
+        runtime.spawn(server.serve(metrics.clone(), tokio_util::sync::CancellationToken::new()));
+        metrics
+    });
     let level = Level::from_flags(args.output.quiet, args.output.verbose);
     let mode = args.output.progress;
     let settings = RunSettings {
@@ -133,6 +154,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Exit> {
         }),
         announce: level > Level::Quiet
             && !matches!(mode, progress::ProgressMode::Json | progress::ProgressMode::None),
+        metrics,
     };
     runtime.block_on(execute(&prepared, options, settings))
 }
@@ -193,6 +215,8 @@ pub struct RunSettings {
     /// Whether to print the worker's own lines (its start, going idle): not with `--quiet`,
     /// nor when stdout carries JSON events.
     pub announce: bool,
+    /// `--metrics`: sees every run's events beside the display.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Runs' working directories: `<root>/<run id>/<job id>/{in,out}/<artifact>`, mode 0700.
@@ -301,10 +325,16 @@ pub async fn execute(
         Some(host) => engine::Limiters::shared(playbook, &host),
         None => engine::Limiters::new(playbook),
     });
+    let runs = Runs {
+        prepared,
+        clients: &clients,
+        limiters: &limiters,
+        journal: journal.as_ref(),
+        settings: &settings,
+        stop: &stop,
+    };
     let Some(every) = settings.every else {
-        let ran =
-            run_once(prepared, &clients, &limiters, journal.as_ref(), &settings, &stop, first_run).await?;
-        return Ok(ran.exit);
+        return Ok(run_once(&runs, first_run, true).await?.exit);
     };
     if settings.announce {
         let most = every.max_runs.map(|n| format!(", at most {n} times")).unwrap_or_default();
@@ -317,6 +347,9 @@ pub async fn execute(
     }
     let mut worst = Exit::Success;
     let mut was_idle = false;
+    // Iterations in a row that failed without doing anything (an outage, credentials refused):
+    // the next waits longer, and only the first of them prints the journal's hint.
+    let mut stalled = 0u32;
     let mut next_run = Some(first_run);
     let mut pruned_at: Option<tokio::time::Instant> = None;
     for count in 1u32.. {
@@ -328,7 +361,8 @@ pub async fn execute(
         }
         let started = tokio::time::Instant::now();
         let run_id = next_run.take().unwrap_or_else(run_id);
-        let ran = run_once(prepared, &clients, &limiters, journal.as_ref(), &settings, &stop, run_id).await?;
+        let hint = stalled == 0;
+        let ran = run_once(&runs, run_id, hint).await?;
         if let Some(signal) = stop.signal() {
             return Ok(signal);
         }
@@ -349,8 +383,18 @@ pub async fn execute(
         if every.max_runs.is_some_and(|most| count >= most) {
             return Ok(worst);
         }
+        stalled = if ran.stalled { stalled.saturating_add(1) } else { 0 };
+        let wait = backoff(every.interval, stalled);
+        if stalled > 0 && settings.announce {
+            eprintln!(
+                "{} worker: {stalled} iteration{} in a row failed before doing anything; next in {:.1}s",
+                journal::now(),
+                if stalled == 1 { "" } else { "s" },
+                wait.as_secs_f64()
+            );
+        }
         tokio::select! {
-            () = tokio::time::sleep_until(started + every.interval) => {}
+            () = tokio::time::sleep_until(started + wait) => {}
             () = stop.cancel.cancelled() => {}
         }
         if let Some(signal) = stop.signal() {
@@ -358,6 +402,23 @@ pub async fn execute(
         }
     }
     Ok(worst)
+}
+
+/// The longest a stalled worker waits between iterations.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long after its start the next iteration begins: the interval, doubled for each
+/// iteration in a row that failed before doing anything, up to five minutes (or the interval,
+/// if longer), less up to a tenth of jitter so that replicas that failed together do not
+/// retry together. As AWS's own clients back off, a worker does not poll an outage at full
+/// pace.
+fn backoff(interval: std::time::Duration, stalled: u32) -> std::time::Duration {
+    if stalled == 0 {
+        return interval;
+    }
+    let cap = MAX_BACKOFF.max(interval);
+    let doubled = interval.saturating_mul(1u32 << stalled.min(16)).min(cap);
+    doubled.mul_f64(1.0 - rand::random::<f64>() * 0.1)
 }
 
 /// A worker's own retention: the runs that succeeded longer ago than `keep` go, with their
@@ -406,18 +467,25 @@ struct Ran {
     exit: Exit,
     /// A worker's iteration that found nothing to do.
     idle: bool,
+    /// It failed and no item of it succeeded: its first call failed (an outage, refused
+    /// credentials), so the next iteration would most likely fail the same way.
+    stalled: bool,
 }
 
-/// One journaled run: secrets, the run's record, the engine, the report.
-async fn run_once(
-    prepared: &Prepared,
-    clients: &aws::Clients,
-    limiters: &Arc<engine::Limiters>,
-    journal: Option<&(Arc<Journal>, RunLock)>,
-    settings: &RunSettings,
-    stop: &Stop,
-    run_id: String,
-) -> anyhow::Result<Ran> {
+/// What every run of a command (every iteration of a worker) shares.
+struct Runs<'a> {
+    prepared: &'a Prepared,
+    clients: &'a aws::Clients,
+    limiters: &'a Arc<engine::Limiters>,
+    journal: Option<&'a (Arc<Journal>, RunLock)>,
+    settings: &'a RunSettings,
+    stop: &'a Stop,
+}
+
+/// One journaled run: secrets, the run's record, the engine, the report. `hint`: say how
+/// to look at a failed run and resume it.
+async fn run_once(runs: &Runs<'_>, run_id: String, hint: bool) -> anyhow::Result<Ran> {
+    let Runs { prepared, clients, limiters, journal, settings, stop } = *runs;
     let playbook = &prepared.loaded.playbook;
     let mut input = run_input(prepared, settings, run_id);
     // Read again for every run: a rotated secret file is picked up by a long-lived worker.
@@ -425,7 +493,7 @@ async fn run_once(
         Ok(secrets) => secrets,
         Err(error) => {
             eprintln!("handoff: error: {error}");
-            return Ok(Ran { exit: Exit::Invalid, idle: false });
+            return Ok(Ran { exit: Exit::Invalid, idle: false, stalled: false });
         }
     };
     let masker = Masker::new(input.secrets.values().cloned());
@@ -434,12 +502,16 @@ async fn run_once(
     if let Some((journal, _lock)) = journal {
         match begin_session(journal, prepared, &mut input, resume, settings, &masker) {
             Ok(opened) => session = Some(opened),
-            Err(exit) => return Ok(Ran { exit, idle: false }),
+            Err(exit) => return Ok(Ran { exit, idle: false, stalled: false }),
         }
     }
-    let reporter: Arc<dyn Reporter> = match settings.every {
+    let display: Arc<dyn Reporter> = match settings.every {
         Some(_) => Arc::new(progress::Deferred::new(settings.reporter.clone())),
         None => (settings.reporter)(),
+    };
+    let reporter: Arc<dyn Reporter> = match &settings.metrics {
+        Some(metrics) => Arc::new(crate::events::Tee(vec![display, metrics.clone()])),
+        None => display,
     };
     stop.watch(reporter.clone());
     let engine = Arc::new(Engine {
@@ -490,7 +562,7 @@ async fn run_once(
         if let Err(error) = written {
             eprintln!("handoff: error: {error}");
         }
-        if exit != Exit::Success {
+        if exit != Exit::Success && hint {
             eprintln!(
                 "handoff: run {} is in the journal {}: `handoff show {}`; `handoff run {} --resume {}` goes on",
                 input.run_id,
@@ -501,7 +573,8 @@ async fn run_once(
             );
         }
     }
-    Ok(Ran { exit, idle })
+    let stalled = exit == Exit::Failures && report.counts.succeeded == 0;
+    Ok(Ran { exit, idle, stalled })
 }
 
 /// Whether a worker's iteration found nothing to do: it succeeded, and no `for-each` step

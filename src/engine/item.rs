@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{Engine, ItemReport, Output, SINGLE_KEY, StepPlan, kind_of, token_from};
 use crate::actions::{ActionContext, ActionKind, ItemScope};
-use crate::call::{CallError, Caller, ErrorClass, Outcome, RetryNotice};
-use crate::events::{Event, ItemStatus};
+use crate::call::{AttemptNotice, CallError, Caller, ErrorClass, Outcome, RetryNotice};
+use crate::events::{AttemptFailure, Event, ItemStatus};
 use crate::journal::{AttemptRecord, ItemRecord};
 use crate::playbook::Pointer;
 
@@ -237,7 +237,25 @@ impl Engine {
                 detail: error.detail.as_deref().map(|d| masker.mask(d)),
             });
         };
+        let kind = plan.kind;
+        let on_attempt = |notice: &AttemptNotice<'_>| {
+            let failure = notice.result.err().map(|error| AttemptFailure {
+                class: error.class.name(),
+                code: error.code.clone(),
+                message: masker.mask(&error.message),
+                access_refused: error.is_access_refused(),
+            });
+            let moved = matches!(kind, ActionKind::DownloadArtifacts | ActionKind::UploadArtifacts);
+            reporter.report(&Event::Attempt {
+                step: step_id.clone(),
+                action: kind,
+                elapsed: notice.elapsed,
+                failure,
+                bytes: notice.result.ok().filter(|_| moved).and_then(Value::as_u64),
+            });
+        };
         let caller = Caller::new(&plan.policy, [&action_limiter, &service_limiter], plan.timeout, &on_retry)
+            .with_attempts(&on_attempt)
             .with_cancel(self.cancel.clone());
         let context = ActionContext {
             clients: &self.clients,

@@ -64,6 +64,18 @@ impl fmt::Display for LimitSource {
     }
 }
 
+impl LimitSource {
+    /// The starting limit in calls per second (`None`: none known, or not an AWS call).
+    pub fn per_second(&self) -> Option<f64> {
+        match self {
+            LimitSource::Action(_, limit) | LimitSource::Group(_, limit) => limit.per_second(),
+            LimitSource::Undocumented(_, limit) => limit.and_then(|l| l.per_second()),
+            LimitSource::Documented(_, rate) => Some(*rate),
+            LimitSource::Local => None,
+        }
+    }
+}
+
 /// Where the host's handoff processes share their quota schedules: a directory, and what
 /// tells one account from another (region, endpoint, profile, access key id).
 #[derive(Debug, Clone)]

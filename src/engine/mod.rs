@@ -545,6 +545,12 @@ impl Engine {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let Ok(used) = recorder.calls_since(&actions, &since) else { return };
         let left = daily.saturating_sub(used);
+        self.reporter.report(&Event::DailyQuota {
+            step: plan.id.clone(),
+            action: plan.kind,
+            used,
+            limit: daily,
+        });
         plan.allowance.store(left, std::sync::atomic::Ordering::Relaxed);
         if items as u64 > left {
             self.reporter.report(&Event::QuotaExhausted {
@@ -583,7 +589,11 @@ impl Engine {
         };
         let bits = pace.map_or(u64::MAX, f64::to_bits);
         if plan.pace.swap(bits, std::sync::atomic::Ordering::Relaxed) != bits {
-            self.reporter.report(&Event::Pace { step: plan.id.clone(), per_second: pace });
+            self.reporter.report(&Event::Pace {
+                step: plan.id.clone(),
+                per_second: pace,
+                limit_per_second: self.limiters.source(plan.kind).per_second(),
+            });
         }
     }
 }

@@ -47,6 +47,10 @@ fn shows_work(event: &Event) -> bool {
 
 impl Reporter for Deferred {
     fn report(&self, event: &Event) {
+        // Nothing a display shows; held, they would pile up in a long iteration.
+        if event.is_internal() {
+            return;
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match &mut *state {
             State::Showing(reporter) => reporter.report(event),

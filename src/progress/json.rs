@@ -144,6 +144,9 @@ impl<'a> Line<'a> {
 
 impl Reporter for JsonReporter {
     fn report(&self, event: &Event) {
+        if event.is_internal() {
+            return;
+        }
         let line = Line::now(event);
         let mut state = self.shared.lock();
         let mark = state.pending.len();

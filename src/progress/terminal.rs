@@ -178,7 +178,7 @@ impl Reporter for TerminalReporter {
             Event::StepStarted { step, action, items, resumed, .. } => {
                 self.start_step(step, *action, *items, *resumed);
             }
-            Event::Pace { step, per_second } => self.update(step, |s| s.pace = *per_second),
+            Event::Pace { step, per_second, .. } => self.update(step, |s| s.pace = *per_second),
             Event::ItemStarted { step, .. } => self.update(step, |s| s.in_flight += 1),
             Event::Retrying { step, item, attempt, max_attempts, class, .. } => {
                 self.update(step, |s| {
@@ -241,7 +241,7 @@ impl Reporter for TerminalReporter {
                 "{} {signal}: stopping; no new item starts, calls in flight finish (signal again to exit at once)",
                 style("!").yellow().bold()
             )),
-            Event::RunFinished { .. } => {}
+            Event::RunFinished { .. } | Event::Attempt { .. } | Event::DailyQuota { .. } => {}
         }
     }
 

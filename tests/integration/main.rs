@@ -14,6 +14,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod journal;
+mod metrics;
 mod progress;
 mod run;
 mod schemas;
