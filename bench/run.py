@@ -679,10 +679,11 @@ def main():
     parser.add_argument("--binary", default=str(ROOT / "target/release/handoff"))
     parser.add_argument("--raw", default=str(ROOT / "target/release/examples/raw_sdk"))
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
-    parser.add_argument("--only", choices=["rate", "scale", "shared"],
+    parser.add_argument("--only", choices=["rate", "scale", "shared", "soak"],
                         help="rate: only the rate control conditions (docs/benchmarks-rate.md); scale: only "
                              "memory, per-call instructions, the display and start-up (docs/benchmarks-scale.md); "
-                             "shared: several clients and processes on one quota (docs/benchmarks-shared.md)")
+                             "shared: several clients and processes on one quota (docs/benchmarks-shared.md); "
+                             "soak: a worker over 10,000 iterations (docs/benchmarks-soak.md)")
     args = parser.parse_args()
     if args.smoke:
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 40, 20, False, 500, 3
@@ -691,6 +692,24 @@ def main():
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 400, 20, True, 20000, 40
         args.startup_runs, args.scale, passes, args.display_n = 15, [1000, 10000, 100000], 2, 10000
     started = time.monotonic()
+    if args.only == "soak":
+        import soak
+        with tempfile.TemporaryDirectory() as work:
+            if args.smoke:
+                result = soak.soak(args.binary, Path(work), ENV, Emulator, iterations=100, sample_every=2.0)
+            else:
+                result = soak.soak(args.binary, Path(work), ENV, Emulator)
+        text = soak.table(result)
+        print(text)
+        if args.smoke:
+            assert result["exit"] in (0, 1) and result["samples"], result
+            assert result["samples"][-1]["runs"] > 0, result
+        else:
+            soak.OUT.write_text(soak.DOC.format(machine=machine(), table=text, minutes=(time.monotonic() - started) / 60,
+                                                raw=json.dumps(result, indent=1), sample_every=10, **{
+                                                    k: result[k] for k in ("every_ms", "iterations", "keep", "jobs")}))
+            print(f"wrote {soak.OUT}", file=sys.stderr)
+        return
     results = []
     for i in range(passes):
         print(f"pass {i + 1} of {passes}...", file=sys.stderr)

@@ -152,7 +152,7 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FILE")]
     pub fixtures: Option<PathBuf>,
 
-    /// Generate state: jobs=N,invitations=M[,failing=P%,expired=P%,accepted=P%,rejected=P%]
+    /// Generate state: jobs=N,invitations=M[,failing=P%,expired=P%,accepted=P%,rejected=P%,arrive=DURATION] (arrive: one job queued every DURATION instead of all at once)
     #[arg(long, value_name = "SPEC", value_parser = parse_generate)]
     pub generate: Option<Generate>,
 
@@ -315,18 +315,17 @@ pub struct WorkerArgs {
     #[arg(long, requires = "every")]
     pub keep_idle_runs: bool,
 
-    /// With --every: keep the runs that succeeded this long, and prune older ones as it goes, once an hour (at least 24h)
+    /// With --every: keep the runs that succeeded this long, and prune older ones as it goes (hourly, or twice per DURATION if shorter); runs whose calls a rolling daily quota still counts are kept 24h
     #[arg(long, value_name = "DURATION", requires = "every", default_value = "7d", value_parser = parse_retention_of_a_worker)]
     pub keep_runs_for: std::time::Duration,
 }
 
-/// A worker's retention: at least a day, for the rolling daily quota's count.
+/// A worker's retention: at least a minute. Shorter than a day is fine: the runs whose calls
+/// a rolling daily quota counts are kept for the count regardless.
 fn parse_retention_of_a_worker(text: &str) -> Result<std::time::Duration, String> {
     let retention = parse_retention(text)?;
-    if retention < std::time::Duration::from_secs(24 * 3600) {
-        return Err(format!(
-            "`{text}` is less than 24h: the runs of the last 24 hours count toward the rolling daily quota"
-        ));
+    if retention < std::time::Duration::from_secs(60) {
+        return Err(format!("`{text}` is less than a minute"));
     }
     Ok(retention)
 }

@@ -36,6 +36,8 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<Exit> {
         keep_last: args.keep_last,
         named: args.runs.clone(),
         dry_run: args.dry_run,
+        // --older-than is at least 24h: the quota's window is already outside the cutoff.
+        quota_window: None,
     };
     let lock_held = |run: &PrunedRun| RunLock::is_held(&RunLock::path_for(journal.path(), &run.playbook));
     let pruned = match journal.prune(&plan, lock_held) {

@@ -10,7 +10,7 @@ use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 use super::validate::{FileReport, print_human, validate_file};
-use crate::actions::Service;
+use crate::actions::{ActionKind, Service};
 use crate::aws::{self, AwsOptions};
 use crate::cli::RunArgs;
 use crate::engine::{self, Engine, RunInput, RunReport};
@@ -262,8 +262,10 @@ pub struct Every {
     pub keep_runs_for: std::time::Duration,
 }
 
-/// How often a worker prunes its journal.
-const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often a worker prunes its journal: hourly, or twice per retention if that is shorter.
+fn prune_every(keep: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(3600).min(keep / 2)
+}
 
 /// Runs (or dry-runs) a prepared playbook; shared by `run` and `demo`. With `every`, runs it
 /// again at the interval until a signal or `max_runs`, each iteration a journaled run of its
@@ -354,7 +356,7 @@ pub async fn execute(
     let mut pruned_at: Option<tokio::time::Instant> = None;
     for count in 1u32.. {
         if let Some((journal, _)) = &journal
-            && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
+            && pruned_at.is_none_or(|at| at.elapsed() >= prune_every(every.keep_runs_for))
         {
             pruned_at = Some(tokio::time::Instant::now());
             prune_as_a_worker(journal, every.keep_runs_for, settings.announce);
@@ -426,8 +428,20 @@ fn backoff(interval: std::time::Duration, stalled: u32) -> std::time::Duration {
 /// cannot be pruned is said once an hour and does not stop the worker.
 fn prune_as_a_worker(journal: &Journal, keep: std::time::Duration, announce: bool) {
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    // Whatever the retention, the runs whose calls a rolling daily quota still counts stay:
+    // the count is read from the journal (any playbook's runs in it).
+    let day_ago = chrono::Utc::now() - chrono::Duration::hours(24);
+    let quota_window = journal::QuotaWindow {
+        actions: ActionKind::ALL
+            .iter()
+            .filter(|kind| kind.spec().quota.is_some())
+            .map(|kind| kind.name().to_string())
+            .collect(),
+        since: day_ago.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
     let plan = journal::PrunePlan {
         ended_before: Some(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        quota_window: Some(quota_window),
         ..journal::PrunePlan::default()
     };
     match journal.prune(&plan, |_| false) {

@@ -84,6 +84,9 @@ pub struct Job {
     pub artifact_credentials: ArtifactCredentials,
     /// When the job was acknowledged: the job timeout counts from here.
     pub acknowledged_at: Option<Instant>,
+    /// When a generated job arrives (`--generate ...,arrive=DURATION`): polls do not see it
+    /// before.
+    pub arrives_at: Option<Instant>,
     /// The result reported, kept for the state endpoint and tests.
     pub result: Option<Value>,
 }
@@ -177,11 +180,12 @@ impl Jobs {
         }
         let mut jobs = Vec::new();
         let mut changes = Vec::new();
+        let now = Instant::now();
         for job in self.jobs.iter_mut().filter(|j| j.action_type == action_type) {
             if jobs.len() == max {
                 break;
             }
-            if job.status == JobStatus::Queued {
+            if job.status == JobStatus::Queued && job.arrives_at.is_none_or(|at| at <= now) {
                 job.status = JobStatus::Dispatched;
                 changes.push(Change::job(&job.id, JobStatus::Queued, JobStatus::Dispatched));
                 jobs.push(json!({"clientId": job.client_id, "jobId": job.id}));

@@ -54,6 +54,9 @@ pub struct JobFixture {
     pub input_archive: Option<PathBuf>,
     /// The artifact store's KMS key id the job's outputs must be written with.
     pub encryption_key: Option<String>,
+    /// Generated jobs only: how long after the emulator starts the job is queued.
+    #[serde(skip)]
+    pub arrives_after: Option<std::time::Duration>,
 }
 
 /// A job as built, with its input artifact's bytes.
@@ -146,7 +149,7 @@ fn payload(i: usize, fixture: &InvitationFixture, payload_type: &str, title: &st
     }})
 }
 
-/// `--generate jobs=N,invitations=M,failing=P%,expired=P%,accepted=P%,rejected=P%`.
+/// `--generate jobs=N,invitations=M,failing=P%,expired=P%,accepted=P%,rejected=P%,arrive=DURATION`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Generate {
     pub jobs: usize,
@@ -156,6 +159,9 @@ pub struct Generate {
     pub expired: f64,
     pub accepted: f64,
     pub rejected: f64,
+    /// Generated jobs arrive one every this long (the first at once) instead of all at the
+    /// start: a worker finds work throughout a long run.
+    pub arrive: Option<std::time::Duration>,
 }
 
 impl FromStr for Generate {
@@ -182,9 +188,14 @@ impl FromStr for Generate {
                 "expired" => generate.expired = share()?,
                 "accepted" => generate.accepted = share()?,
                 "rejected" => generate.rejected = share()?,
+                "arrive" => {
+                    let every = humantime::parse_duration(value)
+                        .map_err(|_| format!("arrive: `{value}` is not a duration (500ms, 2s)"))?;
+                    generate.arrive = Some(every);
+                }
                 other => {
                     return Err(format!(
-                        "unknown `{other}`: use jobs, invitations, failing, expired, accepted or rejected"
+                        "unknown `{other}`: use jobs, invitations, failing, expired, accepted, rejected or arrive"
                     ));
                 }
             }
@@ -242,6 +253,7 @@ impl Fixtures {
                 // Half the pipelines keep their artifacts under a customer-managed KMS key.
                 encryption_key: (i % 2 == 1)
                     .then(|| format!("arn:aws:kms:us-east-1:123456789012:key/{}", uuid(rng))),
+                arrives_after: generate.arrive.map(|every| every.saturating_mul(i as u32)),
                 ..JobFixture::default()
             });
         }
@@ -335,6 +347,7 @@ impl Fixtures {
                 encryption_key: fixture.encryption_key.clone(),
                 artifact_credentials: new_credentials(rng),
                 acknowledged_at: None,
+                arrives_at: fixture.arrives_after.map(|after| std::time::Instant::now() + after),
                 result: None,
             };
             let input = match &fixture.input_archive {

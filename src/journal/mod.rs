@@ -32,7 +32,7 @@ pub use read::{JournaledAttempt, JournaledItem, JournaledOutcome, JournaledStep,
 pub use recorder::RunRecorder;
 
 pub use lock::{LockError, LockHolder, RunLock};
-pub use prune::{PrunePlan, Pruned, PrunedRun};
+pub use prune::{PrunePlan, Pruned, PrunedRun, QuotaWindow};
 
 /// The environment variable that moves the journal, as `--state` does.
 pub const STATE_ENV: &str = "HANDOFF_STATE";

@@ -27,6 +27,15 @@ pub struct PrunePlan {
     pub named: Vec<String>,
     /// Only say what would go.
     pub dry_run: bool,
+    /// Runs with calls a rolling daily quota still counts are kept (not named ones).
+    pub quota_window: Option<QuotaWindow>,
+}
+
+/// The calls a rolling daily quota counts: those of `actions` that finished since `since`.
+#[derive(Debug, Clone, Default)]
+pub struct QuotaWindow {
+    pub actions: Vec<String>,
+    pub since: String,
 }
 
 /// A run the plan looked at.
@@ -46,6 +55,9 @@ pub struct Pruned {
     pub kept_resumable: Vec<PrunedRun>,
     /// Named, but in progress now: kept.
     pub kept_in_progress: Vec<PrunedRun>,
+    /// Old enough, but a rolling daily quota still counts their calls: kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_for_quota: Vec<PrunedRun>,
     pub items_removed: u64,
     /// The journal's size on disk (with its write-ahead log) before and after.
     pub bytes_before: u64,
@@ -97,6 +109,13 @@ impl Journal {
             };
             if named && run.status == "running" && in_progress(&run) {
                 pruned.kept_in_progress.push(run);
+            } else if !named
+                && old
+                && newest > plan.keep_last
+                && run.status == "succeeded"
+                && self.counted(&run, plan.quota_window.as_ref())?
+            {
+                pruned.kept_for_quota.push(run);
             } else if named || (old && newest > plan.keep_last && run.status == "succeeded") {
                 pruned.removed.push(run);
             } else if old && newest > plan.keep_last {
@@ -114,6 +133,22 @@ impl Journal {
         }
         pruned.bytes_after = size_on_disk(&self.path);
         Ok(pruned)
+    }
+
+    /// Whether the quota window still counts calls of `run`.
+    fn counted(&self, run: &PrunedRun, window: Option<&QuotaWindow>) -> Result<bool, JournalError> {
+        let Some(window) = window else { return Ok(false) };
+        self.with(|c| {
+            let mut query = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE run_id = ?1 AND action = ?2 AND finished_at >= ?3)",
+            )?;
+            for action in &window.actions {
+                if query.query_row(params![run.id, action, window.since], |row| row.get::<_, bool>(0))? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
     }
 
     fn count_items(&self, runs: &[PrunedRun]) -> Result<u64, JournalError> {

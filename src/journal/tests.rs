@@ -429,3 +429,30 @@ fn an_older_journal_is_converted_by_its_first_prune() {
     let fresh = Journal::open(&dir.path().join("new.sqlite")).unwrap();
     assert_eq!(mode(&fresh), 2, "a new journal starts incremental");
 }
+
+/// A short retention (a worker's `--keep-runs-for 10m`) never removes a run whose calls the
+/// rolling daily quota still counts: the quota's count is read from the journal.
+#[test]
+fn prune_keeps_runs_whose_calls_a_daily_quota_still_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    for (id, action) in [("accepts", "accept-invitation"), ("jobs", "acknowledge")] {
+        begin(&journal, id);
+        let record = ItemRecord { action: action.into(), ..item("k", ItemStatus::Succeeded) };
+        journal.record_item(id, 0, &record, &[]).unwrap();
+        journal.finish_run(id, "succeeded", 0).unwrap();
+    }
+    let window =
+        QuotaWindow { actions: vec!["accept-invitation".into()], since: "2020-01-01T00:00:00.000Z".into() };
+    let plan = PrunePlan {
+        ended_before: Some("2999-01-01T00:00:00.000Z".into()),
+        quota_window: Some(window),
+        ..PrunePlan::default()
+    };
+    let pruned = journal.prune(&plan, |_| false).unwrap();
+    assert_eq!(pruned.removed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["jobs"]);
+    assert_eq!(pruned.kept_for_quota.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["accepts"]);
+    let counted = journal.calls_since(&["accept-invitation"], "2020-01-01T00:00:00.000Z").unwrap();
+    // Two attempts, one of them throttled (not counted by the service).
+    assert_eq!(counted, 1, "the quota's count is unchanged");
+}
