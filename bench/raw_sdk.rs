@@ -3,7 +3,7 @@
 //! same SDK client settings handoff uses (no SDK retries, static credentials, an endpoint
 //! override). No templates, schema checks, journal or display.
 //!
-//!   cargo run --release --example raw_sdk -- ENDPOINT IDS_FILE CONCURRENCY
+//!   cargo run --profile dist --example raw_sdk -- ENDPOINT IDS_FILE CONCURRENCY
 //!
 //! Prints `{"calls": N, "ok": N, "seconds": S}`.
 

@@ -2,7 +2,7 @@
 //! baseline of `bench/run`. Against `raw_sdk`, handoff's figures include what its allocator
 //! saves; against this one, only what handoff's own code costs.
 //!
-//!   cargo run --release --example raw_sdk_mimalloc -- ENDPOINT IDS_FILE CONCURRENCY
+//!   cargo run --profile dist --example raw_sdk_mimalloc -- ENDPOINT IDS_FILE CONCURRENCY
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -676,8 +676,8 @@ def machine():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--binary", default=str(ROOT / "target/release/handoff"))
-    parser.add_argument("--raw", default=str(ROOT / "target/release/examples/raw_sdk"))
+    parser.add_argument("--binary", default=str(ROOT / "target/dist/handoff"))
+    parser.add_argument("--raw", default=str(ROOT / "target/dist/examples/raw_sdk"))
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
     parser.add_argument("--only", choices=["rate", "scale", "shared", "soak"],
                         help="rate: only the rate control conditions (docs/benchmarks-rate.md); scale: only "
