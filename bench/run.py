@@ -470,8 +470,12 @@ def startup(binary, work, runs):
         times = []
         for i in range(runs):
             playbook = work / "one.yaml"
+            # Runs follow each other at once: at the documented 1/s, the quota shared on the
+            # host (beside the journal) would pace them a second apart, which is right for the
+            # account but not what this measures. The account "has a raise".
             playbook.write_text(
-                "version: 1\nname: one\nsteps:\n  - id: accept\n    accept-invitation: "
+                "version: 1\nname: one\nrate-limits: { partnercentral-selling-writes: 1000/s }\n"
+                "steps:\n  - id: accept\n    accept-invitation: "
                 f"{{ catalog: AWS, identifier: {ids[i]} }}\n")
             times.append(measured([binary, "run", str(playbook), "--endpoint-url", emulator.url,
                                    "--state", str(work / "one.sqlite"), "--progress", "none"])[0])
