@@ -63,6 +63,12 @@ pub enum Command {
     )]
     Prune(PruneArgs),
 
+    /// Write a run's report as one HTML file: steps on a time line, the rate against the quota, latency, failures, items
+    #[command(
+        after_help = "Examples:\n  handoff report 20261123T020000Z-1a2b --html run.html\n  handoff report latest --html run.html     # the newest run in the journal\n\nThe file is self-contained: it fetches nothing, opens from disk or a CI artifact, and prints to PDF."
+    )]
+    Report(ReportArgs),
+
     /// Show one run from the journal: its steps, counts, failed items and their errors
     #[command(
         after_help = "Examples:\n  handoff show 20261123T020000Z-1a2b\n  handoff show 20261123T020000Z-1a2b -v      # every item and attempt\n  handoff show 20261123T020000Z-1a2b --format json"
@@ -280,7 +286,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// Write one row per item (step, key, status, attempts, outputs, error) to FILE.json or FILE.csv
+    /// Write one row per item (step, key, status, attempts, outputs, error) to FILE.json or FILE.csv, or the run's HTML report to FILE.html
     #[arg(long, value_name = "FILE", value_parser = parse_report_path)]
     pub report: Option<PathBuf>,
 
@@ -347,9 +353,18 @@ pub struct OutputArgs {
 }
 
 fn parse_report_path(text: &str) -> Result<PathBuf, String> {
-    match text.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()) {
-        Some(ext) if ext == "json" || ext == "csv" => Ok(PathBuf::from(text)),
-        _ => Err("the report file must end in .json or .csv".into()),
+    let path = PathBuf::from(text);
+    match crate::report::ReportFormat::of(&path) {
+        Some(_) => Ok(path),
+        None => Err("the report file must end in .json, .csv or .html".into()),
+    }
+}
+
+fn parse_html_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match crate::report::ReportFormat::of(&path) {
+        Some(crate::report::ReportFormat::Html) => Ok(path),
+        _ => Err("the report file must end in .html".into()),
     }
 }
 
@@ -406,6 +421,20 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run, as `handoff runs` lists it, or `latest`
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+
+    /// Where to write the report
+    #[arg(long, value_name = "FILE", value_parser = parse_html_path)]
+    pub html: PathBuf,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The run, as `handoff runs` lists it
     #[arg(value_name = "RUN_ID")]
@@ -426,4 +455,8 @@ pub struct ShowArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// Where to write the HTML report of the demo's bulk acceptance [default: handoff-demo-report.html in the system's temporary directory]
+    #[arg(long, value_name = "FILE", value_parser = parse_html_path)]
+    pub report: Option<PathBuf>,
 }

@@ -97,6 +97,8 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
         say!("deploy action (2 configured to fail), each with a zipped input artifact in the pipeline's");
         say!("S3 bucket, and 2 jobs of a migrate action that take longer than one poll.");
         say!("Partner Central's real quota applies: 1 accept per second.");
+        let report =
+            args.report.clone().unwrap_or_else(|| std::env::temp_dir().join("handoff-demo-report.html"));
         let level = Level::from_flags(args.output.quiet, args.output.verbose);
         let mode = args.output.progress;
         let mut worst = Exit::Success;
@@ -125,7 +127,8 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
                 arguments: vec!["demo".into()],
                 // Each playbook gets its own display: it ends with that run's summary.
                 reporter: std::sync::Arc::new(move || progress::reporter(mode, level, color)),
-                report: None,
+                // The bulk acceptance's report outlives the demo's folder.
+                report: name.starts_with("accept").then(|| report.clone()),
                 workdirs: super::run::Workdirs { root: dir.path().join("work"), keep: false },
                 every: (*polls > 1).then_some(Every {
                     interval: Duration::from_secs(1),
@@ -189,6 +192,7 @@ pub fn run(args: &DemoArgs, color: bool) -> anyhow::Result<Exit> {
             "  throttled by the quota: {}; nothing done twice: {}",
             summary["throttled_by_quota"], summary["duplicates"]
         );
+        say!("  the bulk acceptance as a picture: {} (open it in a browser)", report.display());
         say!("\nNext:");
         say!(
             "  handoff run examples/accept-from-csv.yaml --dry-run    # every call a playbook would make"

@@ -12,6 +12,7 @@ mod completions;
 mod demo;
 mod emulator;
 mod prune;
+mod report;
 mod run;
 mod runs;
 mod schema;
@@ -33,6 +34,7 @@ pub fn run() -> Exit {
         Command::Run(args) => run::run(&args, stderr_color(cli.color)),
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),
+        Command::Report(args) => report::run(&args),
         Command::Prune(args) => prune::run(&args),
         Command::Demo(args) => demo::run(&args, stderr_color(cli.color)),
     };

@@ -19,6 +19,7 @@ use crate::exit::Exit;
 use crate::journal::{self, Journal, JournaledOutcome, LockError, LockHolder, NewRun, RunLock, RunRecorder};
 use crate::playbook::Loaded;
 use crate::progress::{self, Level};
+use crate::report::ReportFormat;
 use crate::secrets::{self, Masker};
 use crate::template::Renderer;
 use crate::vars;
@@ -523,9 +524,13 @@ async fn run_once(runs: &Runs<'_>, run_id: String, hint: bool) -> anyhow::Result
         Some(_) => Arc::new(progress::Deferred::new(settings.reporter.clone())),
         None => (settings.reporter)(),
     };
-    let reporter: Arc<dyn Reporter> = match &settings.metrics {
-        Some(metrics) => Arc::new(crate::events::Tee(vec![display, metrics.clone()])),
-        None => display,
+    // The display first: what the others do with an event never delays what a person sees.
+    let mut reporters: Vec<Arc<dyn Reporter>> = vec![display];
+    reporters.extend(settings.metrics.iter().map(|m| m.clone() as Arc<dyn Reporter>));
+    reporters.extend(session.as_ref().map(|s| s.telemetry.clone() as Arc<dyn Reporter>));
+    let reporter: Arc<dyn Reporter> = match reporters.len() {
+        1 => reporters.remove(0),
+        _ => Arc::new(crate::events::Tee(reporters)),
     };
     stop.watch(reporter.clone());
     let engine = Arc::new(Engine {
@@ -548,7 +553,10 @@ async fn run_once(runs: &Runs<'_>, run_id: String, hint: bool) -> anyhow::Result
         eprintln!("handoff: error: {message}");
         exit = Exit::Invalid;
     }
+    let html =
+        settings.report.as_deref().filter(|p| crate::report::ReportFormat::of(p) == Some(ReportFormat::Html));
     if let Some(path) = &settings.report
+        && html.is_none()
         && !idle
         && let Err(error) =
             crate::report::write(path, &input.run_id, &report, session.as_ref().map(|s| &*s.journal))
@@ -575,6 +583,18 @@ async fn run_once(runs: &Runs<'_>, run_id: String, hint: bool) -> anyhow::Result
         };
         if let Err(error) = written {
             eprintln!("handoff: error: {error}");
+        }
+        // After the run's end is journaled: the report's header shows it.
+        if let Some(path) = html
+            && !idle
+        {
+            match crate::report::html::write(path, &session.journal, &input.run_id) {
+                Ok(_) => eprintln!("handoff: report of run {}: {}", input.run_id, path.display()),
+                Err(error) => {
+                    eprintln!("handoff: error: {error}");
+                    exit = exit.max_severity(Exit::Failures);
+                }
+            }
         }
         if exit != Exit::Success && hint {
             eprintln!(
@@ -659,6 +679,8 @@ impl Drop for Stop {
 struct Session {
     journal: Arc<Journal>,
     recorder: Arc<RunRecorder>,
+    /// Journals the paces and latencies the HTML report draws.
+    telemetry: Arc<crate::journal::Telemetry>,
     replay: BTreeMap<String, BTreeMap<String, JournaledOutcome>>,
 }
 
@@ -728,7 +750,8 @@ fn begin_session(
         }
     };
     let recorder = Arc::new(RunRecorder::new(journal.clone(), input.run_id.clone(), session));
-    Ok(Session { journal: journal.clone(), recorder, replay })
+    let telemetry = Arc::new(crate::journal::Telemetry::new(journal.clone(), &input.run_id, session));
+    Ok(Session { journal: journal.clone(), recorder, telemetry, replay })
 }
 
 fn signal_name(exit: Exit) -> &'static str {

@@ -27,9 +27,13 @@ mod lock;
 mod prune;
 mod read;
 mod recorder;
+mod telemetry;
+mod view;
 
 pub use read::{JournaledAttempt, JournaledItem, JournaledOutcome, JournaledStep, RunDetail, RunSummary};
 pub use recorder::RunRecorder;
+pub use telemetry::{Histogram, Pace, Telemetry};
+pub use view::FailureGroup;
 
 pub use lock::{LockError, LockHolder, RunLock};
 pub use prune::{PrunePlan, Pruned, PrunedRun, QuotaWindow};
@@ -152,7 +156,46 @@ ALTER TABLE items_v4 RENAME TO items;
 CREATE INDEX items_by_position ON items (run_id, step_id, position, key);
 CREATE INDEX items_by_action ON items (action, finished_at);
 "#,
+    // What the rate control decided and how long the calls took, for the HTML report
+    // (`telemetry`): at most one pace row a second per step, a histogram per step and session.
+    r#"
+CREATE TABLE IF NOT EXISTS paces (
+    run_id           TEXT NOT NULL REFERENCES runs (id),
+    step_id          TEXT NOT NULL,
+    session          INTEGER NOT NULL,
+    at               TEXT NOT NULL,
+    per_second       REAL,
+    limit_per_second REAL
+);
+CREATE INDEX IF NOT EXISTS paces_by_run ON paces (run_id);
+CREATE TABLE IF NOT EXISTS latencies (
+    run_id    TEXT NOT NULL REFERENCES runs (id),
+    step_id   TEXT NOT NULL,
+    session   INTEGER NOT NULL,
+    action    TEXT NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id, session)
+);
+"#,
 ];
+
+/// Every table that holds rows of a run, children first: what forgetting or pruning a run
+/// deletes.
+const RUN_TABLES: [&str; 5] = ["attempts", "items", "steps", "paces", "latencies"];
+
+/// Deletes a run and everything recorded of it, inside the caller's transaction; the number
+/// of its items.
+fn delete_run(tx: &rusqlite::Transaction<'_>, run_id: &str) -> rusqlite::Result<u64> {
+    let mut items = 0;
+    for table in RUN_TABLES {
+        let deleted = tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), params![run_id])?;
+        if table == "items" {
+            items = deleted as u64;
+        }
+    }
+    tx.execute("DELETE FROM runs WHERE id = ?1", params![run_id])?;
+    Ok(items)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -526,10 +569,7 @@ impl Journal {
     pub fn forget_run(&self, run_id: &str) -> Result<(), JournalError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute("DELETE FROM attempts WHERE run_id = ?1", params![run_id])?;
-            tx.execute("DELETE FROM items WHERE run_id = ?1", params![run_id])?;
-            tx.execute("DELETE FROM steps WHERE run_id = ?1", params![run_id])?;
-            tx.execute("DELETE FROM runs WHERE id = ?1", params![run_id])?;
+            delete_run(&tx, run_id)?;
             tx.commit()
         })
     }

@@ -168,10 +168,7 @@ impl Journal {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut items = 0u64;
             for run in runs {
-                tx.execute("DELETE FROM attempts WHERE run_id = ?1", params![run.id])?;
-                items += tx.execute("DELETE FROM items WHERE run_id = ?1", params![run.id])? as u64;
-                tx.execute("DELETE FROM steps WHERE run_id = ?1", params![run.id])?;
-                tx.execute("DELETE FROM runs WHERE id = ?1", params![run.id])?;
+                items += super::delete_run(&tx, &run.id)?;
             }
             tx.commit()?;
             Ok(items)

@@ -118,6 +118,7 @@ pub struct JournaledStep {
     pub retries: i64,
     pub throttled: i64,
     pub elapsed_ms: i64,
+    pub finished_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -151,30 +152,7 @@ impl Journal {
 
     pub fn run(&self, run_id: &str) -> Result<RunDetail, JournalError> {
         let run = self.summary(run_id)?;
-        let steps = self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT step_id, position, action, status, succeeded, failed, skipped, not_done, retries, throttled,
-                        elapsed_ms
-                 FROM steps WHERE run_id = ?1 ORDER BY position",
-            )?;
-            statement
-                .query_map([run_id], |row| {
-                    Ok(JournaledStep {
-                        step_id: row.get(0)?,
-                        position: row.get::<_, i64>(1)? as usize,
-                        action: row.get(2)?,
-                        status: row.get(3)?,
-                        succeeded: row.get(4)?,
-                        failed: row.get(5)?,
-                        skipped: row.get(6)?,
-                        not_done: row.get(7)?,
-                        retries: row.get(8)?,
-                        throttled: row.get(9)?,
-                        elapsed_ms: row.get(10)?,
-                    })
-                })?
-                .collect()
-        })?;
+        let steps = self.steps(run_id)?;
         let items: Vec<JournaledItem> =
             self.items(run_id)?.into_values().flat_map(BTreeMap::into_values).collect();
         let mut attempts: Vec<JournaledAttempt> = self.with(|c| {
@@ -217,6 +195,35 @@ impl Journal {
         // stable, so attempts stamped in the same millisecond keep the order they were written.
         attempts.sort_by(|a, b| a.record.at.cmp(&b.record.at));
         Ok(RunDetail { run, steps, items, attempts })
+    }
+
+    /// A run's steps, in playbook order, as each last finished.
+    pub fn steps(&self, run_id: &str) -> Result<Vec<JournaledStep>, JournalError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT step_id, position, action, status, succeeded, failed, skipped, not_done, retries, throttled,
+                        elapsed_ms, finished_at
+                 FROM steps WHERE run_id = ?1 ORDER BY position",
+            )?;
+            statement
+                .query_map([run_id], |row| {
+                    Ok(JournaledStep {
+                        step_id: row.get(0)?,
+                        position: row.get::<_, i64>(1)? as usize,
+                        action: row.get(2)?,
+                        status: row.get(3)?,
+                        succeeded: row.get(4)?,
+                        failed: row.get(5)?,
+                        skipped: row.get(6)?,
+                        not_done: row.get(7)?,
+                        retries: row.get(8)?,
+                        throttled: row.get(9)?,
+                        elapsed_ms: row.get(10)?,
+                        finished_at: row.get(11)?,
+                    })
+                })?
+                .collect()
+        })
     }
 
     /// One run's row of `handoff runs`.

@@ -3,6 +3,8 @@
 //! by the engine. CSV has one `output.<Field>` column per output field of the actions the
 //! run used (objects and lists as JSON); JSON keeps each output whole.
 
+pub mod html;
+
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -17,6 +19,28 @@ pub enum ReportError {
     Io { path: String, source: std::io::Error },
     #[error("cannot write the report {path}: {source}")]
     Csv { path: String, source: csv::Error },
+    #[error("cannot read the run for its report: {source}")]
+    Journal { source: crate::journal::JournalError },
+}
+
+/// What a report file's extension asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Html,
+}
+
+impl ReportFormat {
+    pub fn of(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(ReportFormat::Json),
+            "csv" => Some(ReportFormat::Csv),
+            "html" | "htm" => Some(ReportFormat::Html),
+            _ => None,
+        }
+    }
 }
 
 /// Where the outputs the journal kept are read back from.

@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod aws_cli;
+mod browser;
 mod cli;
 mod emulator_load;
 mod emulator_sdk;
@@ -16,6 +17,7 @@ mod hostile;
 mod journal;
 mod metrics;
 mod progress;
+mod report;
 mod run;
 mod schemas;
 mod shared_quota;
