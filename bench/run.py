@@ -683,11 +683,12 @@ def main():
     parser.add_argument("--binary", default=str(ROOT / "target/dist/handoff"))
     parser.add_argument("--raw", default=str(ROOT / "target/dist/examples/raw_sdk"))
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
-    parser.add_argument("--only", choices=["rate", "scale", "shared", "soak"],
+    parser.add_argument("--only", choices=["rate", "scale", "shared", "soak", "report"],
                         help="rate: only the rate control conditions (docs/benchmarks-rate.md); scale: only "
                              "memory, per-call instructions, the display and start-up (docs/benchmarks-scale.md); "
                              "shared: several clients and processes on one quota (docs/benchmarks-shared.md); "
-                             "soak: a worker over 10,000 iterations (docs/benchmarks-soak.md)")
+                             "soak: a worker over 10,000 iterations (docs/benchmarks-soak.md); "
+                             "report: the HTML report of 100,000 items in Chromium (docs/benchmarks-report.md)")
     args = parser.parse_args()
     if args.smoke:
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 40, 20, False, 500, 3
@@ -696,6 +697,22 @@ def main():
         args.n, args.quota, args.real_quota, args.overhead_n, args.cli_calls = 400, 20, True, 20000, 40
         args.startup_runs, args.scale, passes, args.display_n = 15, [1000, 10000, 100000], 2, 10000
     started = time.monotonic()
+    if args.only == "report":
+        import report
+        harness = argparse.Namespace(measured=measured, write_ids=write_ids, accept_playbook=accept_playbook)
+        with tempfile.TemporaryDirectory() as work:
+            n, loads = (2000, 1) if args.smoke else (100_000, 3)
+            result = report.bench(args.binary, Path(work), ENV, Emulator, harness, n=n, loads=loads)
+        text = report.table(result)
+        print(text)
+        assert result["report_exit"] == 0 and result["bytes"] > 0, result
+        assert all(not l["problems"] and l["requests"] == 1 for l in result["loads"]), result
+        if not args.smoke:
+            report.OUT.write_text(report.DOC.format(machine=machine(), table=text, n=n, loads=loads,
+                                                    minutes=(time.monotonic() - started) / 60,
+                                                    raw=json.dumps(result, indent=1)))
+            print(f"wrote {report.OUT}", file=sys.stderr)
+        return
     if args.only == "soak":
         import soak
         with tempfile.TemporaryDirectory() as work:
@@ -937,7 +954,7 @@ full pass; the two passes ran back to back. Every tool talks to `handoff emulato
 - Machine: {machine}.
 - Took {minutes:.1f} minutes.
 
-Validation speed (`bench/validate`) and the emulator's own throughput (`cargo bench --bench emulator_throughput`) are in [benchmarks-validation-emulator.md](benchmarks-validation-emulator.md). A new user's cold build (`cargo run --release -- demo`), where its time goes, `scripts/test` from a fresh clone, and the shipping profile `dist`: [benchmarks-build.md](benchmarks-build.md). A job worker over 10,000 iterations (memory, descriptors, threads, journal): [benchmarks-soak.md](benchmarks-soak.md) (`bench/run --only soak`). Memory at 100,000 items, instructions per call against the raw SDK, the display's instructions and start-up after the scale work: [benchmarks-scale.md](benchmarks-scale.md) (`bench/run --only scale`); the scale, overhead, display and start-up rows below predate it.
+Validation speed (`bench/validate`) and the emulator's own throughput (`cargo bench --bench emulator_throughput`) are in [benchmarks-validation-emulator.md](benchmarks-validation-emulator.md). A new user's cold build (`cargo run --release -- demo`), where its time goes, `scripts/test` from a fresh clone, and the shipping profile `dist`: [benchmarks-build.md](benchmarks-build.md). A job worker over 10,000 iterations (memory, descriptors, threads, journal): [benchmarks-soak.md](benchmarks-soak.md) (`bench/run --only soak`). The HTML report of a 100,000-item run, its size and how fast it opens in Chromium: [benchmarks-report.md](benchmarks-report.md) (`bench/run --only report`). Memory at 100,000 items, instructions per call against the raw SDK, the display's instructions and start-up after the scale work: [benchmarks-scale.md](benchmarks-scale.md) (`bench/run --only scale`); the scale, overhead, display and start-up rows below predate it.
 
 Rate control under every condition of the rate control issue (a stated limit too high, none, throttles at random, a quota shared with another client), beside boto3 `standard` and `adaptive`: [benchmarks-rate.md](benchmarks-rate.md) (`bench/run --only rate`). A quota shared with real other clients and other handoff processes: [benchmarks-shared.md](benchmarks-shared.md) (`bench/run --only shared`). The convergence rows below predate it: they tell handoff the exact quota.
 

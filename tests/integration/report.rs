@@ -21,7 +21,13 @@ fn screenshots() -> PathBuf {
 /// What every report must hold in the browser: no error, no request but the page itself.
 fn open_cleanly(browser: &mut Browser, page: &Path) {
     browser.open(page);
-    // The script has run once the table says what it shows.
+    // The script says when the table is live (a large run's items are inflated first).
+    let ready = browser.eval(
+        "new Promise(done => { const t0 = Date.now(); (function check() { \
+         if (document.body.dataset.ready || Date.now() - t0 > 10000) done(!!document.body.dataset.ready); \
+         else setTimeout(check, 10); })(); })",
+    );
+    assert_eq!(ready, json!(true), "the items table did not come alive within 10 s");
     let shown = browser.eval("document.getElementById('shown').textContent");
     assert!(shown.as_str().is_some_and(|s| s.contains("matching") || s.contains("No item")), "{shown}");
     assert_eq!(browser.problems(), Vec::<String>::new(), "the page logged errors");

@@ -5,8 +5,9 @@
 //! run: the header, the charts and the first page of items are plain HTML.
 //!
 //! Size: the items ride in the page as compact JSON arrays with repeated texts (error
-//! messages, codes) stored once; inputs and outputs are summaries, shorter for large runs,
-//! so a 100,000-item report stays under 10 MB (docs/benchmarks-report.md).
+//! messages, codes) stored once; inputs and outputs are one-line summaries, shorter for large
+//! runs; past a megabyte the JSON is gzipped, so a 100,000-item report stays well under
+//! 10 MB (docs/benchmarks-report.md).
 
 mod model;
 mod svg;
@@ -41,11 +42,53 @@ pub fn write(path: &Path, journal: &Journal, run_id: &str) -> Result<u64, Report
     Ok(page.len() as u64)
 }
 
+/// The items' JSON as the page carries it.
+enum Payload {
+    /// As it is, with `<` escaped so that it cannot end the `<script>` element it sits in.
+    Json(String),
+    /// Gzipped and in base64: the page inflates it with the browser's `DecompressionStream`.
+    /// Item rows repeat their keys, codes and step names: a 100,000-item run's JSON of some
+    /// 20 MB is 2-3 MB so.
+    Gzip(String),
+}
+
+/// Items' JSON larger than this travels gzipped; smaller stays readable in the file.
+const GZIP_ABOVE: usize = 1 << 20;
+
+impl Payload {
+    fn of(json: String) -> Self {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        if json.len() <= GZIP_ABOVE {
+            return Payload::Json(json.replace('<', "\\u003c"));
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 6), flate2::Compression::new(6));
+        // Writing into memory cannot fail.
+        let _ = gz.write_all(json.as_bytes());
+        let bytes = gz.finish().unwrap_or_default();
+        Payload::Gzip(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    fn script(&self) -> String {
+        match self {
+            Payload::Json(json) => format!(r#"<script type="application/json" id="items-data">{json}</script>"#),
+            Payload::Gzip(data) => {
+                format!(r#"<script type="application/octet-stream" id="items-data" data-encoding="gzip+base64">{data}</script>"#)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Payload::Json(text) | Payload::Gzip(text) => text.len(),
+        }
+    }
+}
+
 /// The items as the page carries them.
 struct Items {
-    /// `{"steps": [...], "texts": [...], "rows": [[...], ...]}`, with `<` escaped so that it
-    /// cannot end the `<script>` element it sits in.
-    json: String,
+    /// `{"steps": [...], "texts": [...], "rows": [[...], ...]}`.
+    payload: Payload,
     /// The first page of rows as HTML.
     first_rows: String,
     count: usize,
@@ -54,7 +97,7 @@ struct Items {
 /// The summary budget of an item's input or output, in characters: a large run's report
 /// keeps to 10 MB with shorter summaries.
 fn summary_budget(items: i64) -> usize {
-    if items > 20_000 { 48 } else { 240 }
+    if items > 20_000 { 120 } else { 240 }
 }
 
 impl Items {
@@ -117,8 +160,8 @@ impl Items {
         let head = json!({ "steps": steps, "texts": texts });
         let head = head.to_string();
         // `{"steps":[..],"texts":[..]}` + `,"rows":[..]}`
-        let json = format!("{},\"rows\":[{rows}]}}", &head[..head.len() - 1]).replace('<', "\\u003c");
-        Ok(Items { json, first_rows, count })
+        let json = format!("{},\"rows\":[{rows}]}}", &head[..head.len() - 1]);
+        Ok(Items { payload: Payload::of(json), first_rows, count })
     }
 }
 
@@ -163,7 +206,7 @@ fn summary(value: &Value, budget: usize) -> String {
 
 fn page(model: &Model, items: &Items) -> String {
     let run = &model.run;
-    let mut out = String::with_capacity(items.json.len() + 64 * 1024);
+    let mut out = String::with_capacity(items.payload.len() + 64 * 1024);
     let title = format!("{} · run {}", run.playbook, run.id);
     let _ = write!(
         out,
@@ -194,11 +237,11 @@ fn page(model: &Model, items: &Items) -> String {
     let _ = write!(
         out,
         r#"</main><footer>Written by handoff {} from the journal. Secrets are masked as everywhere in handoff.</footer>
-<script type="application/json" id="items-data">{}</script>
+{}
 <script>{SCRIPT}</script></body></html>
 "#,
         env!("CARGO_PKG_VERSION"),
-        items.json
+        items.payload.script()
     );
     out
 }
