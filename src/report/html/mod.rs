@@ -58,11 +58,11 @@ const GZIP_ABOVE: usize = 1 << 20;
 impl Payload {
     fn of(json: String) -> Self {
         use base64::Engine as _;
-        use std::io::Write as _;
         if json.len() <= GZIP_ABOVE {
             return Payload::Json(json.replace('<', "\\u003c"));
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 6), flate2::Compression::new(6));
+        let mut gz =
+            flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 6), flate2::Compression::new(6));
         // Writing into memory cannot fail.
         let _ = gz.write_all(json.as_bytes());
         let bytes = gz.finish().unwrap_or_default();
@@ -71,9 +71,13 @@ impl Payload {
 
     fn script(&self) -> String {
         match self {
-            Payload::Json(json) => format!(r#"<script type="application/json" id="items-data">{json}</script>"#),
+            Payload::Json(json) => {
+                format!(r#"<script type="application/json" id="items-data">{json}</script>"#)
+            }
             Payload::Gzip(data) => {
-                format!(r#"<script type="application/octet-stream" id="items-data" data-encoding="gzip+base64">{data}</script>"#)
+                format!(
+                    r#"<script type="application/octet-stream" id="items-data" data-encoding="gzip+base64">{data}</script>"#
+                )
             }
         }
     }
