@@ -2,7 +2,8 @@
 //! chose over time, and how long calls took. A [`Reporter`] fed by the engine's events
 //! ([`Event::Pace`], [`Event::Attempt`]) writes them beside the run, bounded in size whatever
 //! the run's length: a pace row at most once a second per step (once a minute past the first
-//! hour), and one latency histogram per step and session.
+//! hour), and one latency histogram per step and session. Rows are buffered and written in one
+//! transaction every ten seconds and when the run ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -101,12 +102,27 @@ struct StepState {
     pending: Option<(String, Option<f64>, Option<f64>)>,
 }
 
+type PaceRow = (String, Option<f64>, Option<f64>);
+
+/// How often buffered rows are written while a run goes on. The rows ride on one transaction
+/// per flush, not one per decision: a worker polling every 100 ms would otherwise add a
+/// synced commit per step to every idle iteration.
+const FLUSH_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct Buffered {
+    steps: HashMap<String, StepState>,
+    /// Pace rows not written yet, by step.
+    rows: Vec<(String, PaceRow)>,
+    last_flush: Instant,
+}
+
 /// The reporter that journals a run's paces and latencies.
 pub struct Telemetry {
     journal: Arc<Journal>,
     run_id: String,
     session: u32,
-    steps: Mutex<HashMap<String, StepState>>,
+    buffered: Mutex<Buffered>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -117,92 +133,104 @@ impl std::fmt::Debug for Telemetry {
 
 impl Telemetry {
     pub fn new(journal: Arc<Journal>, run_id: &str, session: u32) -> Self {
-        Self { journal, run_id: run_id.to_owned(), session, steps: Mutex::default() }
+        let buffered = Buffered { steps: HashMap::new(), rows: Vec::new(), last_flush: Instant::now() };
+        Self { journal, run_id: run_id.to_owned(), session, buffered: Mutex::new(buffered) }
     }
 
-    fn write_pace(&self, step: &str, (at, per_second, limit): &(String, Option<f64>, Option<f64>)) {
-        // The report is a view: a journal that cannot take a row now loses a point of a
-        // chart, not the run (the items' own commits report their errors).
-        let _ = self.journal.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO paces (run_id, step_id, session, at, per_second, limit_per_second)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![self.run_id, step, self.session, at, per_second, limit])
-        });
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffered> {
+        self.buffered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_histogram(&self, step: &str, state: &StepState) {
-        let text = serde_json::to_string(&state.histogram).unwrap_or_default();
-        let _ = self.journal.with(|c| {
-            c.prepare_cached(
-                "INSERT OR REPLACE INTO latencies (run_id, step_id, session, action, histogram)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![self.run_id, step, self.session, state.action, text])
-        });
-    }
-
-    /// Writes what is held back for `step`, or for every step.
-    fn flush_steps(&self, only: Option<&str>) {
-        let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
-        for (step, state) in steps.iter_mut().filter(|(id, _)| only.is_none_or(|o| o == id.as_str())) {
-            if let Some(pace) = state.pending.take() {
-                self.write_pace(step, &pace);
+    /// Writes the buffered rows and the histograms with new calls, in one transaction;
+    /// `all` also writes the decisions held back by the spacing (the run or step is over).
+    fn write_out(&self, buffered: &mut Buffered, all: bool) {
+        buffered.last_flush = Instant::now();
+        let mut rows = std::mem::take(&mut buffered.rows);
+        let mut histograms = Vec::new();
+        for (step, state) in &mut buffered.steps {
+            if all && let Some(pace) = state.pending.take() {
+                rows.push((step.clone(), pace));
             }
-            if state.unwritten {
-                self.write_histogram(step, state);
-                state.unwritten = false;
+            if std::mem::take(&mut state.unwritten) {
+                let text = serde_json::to_string(&state.histogram).unwrap_or_default();
+                histograms.push((step.clone(), state.action.clone(), text));
             }
         }
+        if rows.is_empty() && histograms.is_empty() {
+            return;
+        }
+        // The report is a view: a journal that cannot take these rows loses points of a
+        // chart, not the run (the items' own commits report their errors).
+        let _ = self.journal.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO paces (run_id, step_id, session, at, per_second, limit_per_second)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for (step, (at, per_second, limit)) in &rows {
+                    insert.execute(params![self.run_id, step, self.session, at, per_second, limit])?;
+                }
+                let mut replace = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO latencies (run_id, step_id, session, action, histogram)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (step, action, text) in &histograms {
+                    replace.execute(params![self.run_id, step, self.session, action, text])?;
+                }
+            }
+            tx.commit()
+        });
     }
 }
 
 impl Reporter for Telemetry {
     fn report(&self, event: &Event) {
+        let mut buffered = self.lock();
         match event {
             Event::StepStarted { step, action, .. } => {
-                let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
-                steps.entry(step.clone()).or_default().action = action.name().to_owned();
+                buffered.steps.entry(step.clone()).or_default().action = action.name().to_owned();
             }
             Event::Pace { step, per_second, limit_per_second } => {
-                let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
-                let state = steps.entry(step.clone()).or_default();
+                let state = buffered.steps.entry(step.clone()).or_default();
                 let spacing = Duration::from_secs(if state.rows < DENSE_ROWS { 1 } else { 60 });
                 let pace = (super::now(), *per_second, *limit_per_second);
                 match state.last_row {
                     Some(last) if last.elapsed() < spacing => state.pending = Some(pace),
                     _ => {
-                        // The decision held back before this one is older than the spacing:
-                        // this one supersedes it at its own time.
+                        // A decision held back before this one is older than the spacing:
+                        // this one supersedes it, at its own time.
                         state.pending = None;
                         state.last_row = Some(Instant::now());
                         state.rows += 1;
-                        self.write_pace(step, &pace);
+                        buffered.rows.push((step.clone(), pace));
                     }
                 }
             }
             Event::Attempt { step, action, elapsed, failure, .. } => {
-                let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
-                let state = steps.entry(step.clone()).or_default();
+                let state = buffered.steps.entry(step.clone()).or_default();
                 if state.action.is_empty() {
                     state.action = action.name().to_owned();
                 }
                 state.histogram.record(*elapsed, failure.is_some());
                 state.unwritten = true;
             }
-            Event::StepFinished { step, .. } => self.flush_steps(Some(step)),
-            Event::RunFinished { .. } => self.flush_steps(None),
+            Event::RunFinished { .. } => self.write_out(&mut buffered, true),
             _ => {}
+        }
+        if buffered.last_flush.elapsed() >= FLUSH_EVERY {
+            self.write_out(&mut buffered, false);
         }
     }
 
     fn finish(&self) {
-        self.flush_steps(None);
+        let mut buffered = self.lock();
+        self.write_out(&mut buffered, true);
     }
 
     fn flush(&self) {
-        self.flush_steps(None);
+        let mut buffered = self.lock();
+        self.write_out(&mut buffered, true);
     }
 }
 
