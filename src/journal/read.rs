@@ -307,24 +307,7 @@ impl Journal {
                  FROM items WHERE run_id = ?1 ORDER BY step_id, position, key",
             )?;
             statement
-                .query_map([run_id], |row| {
-                    let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
-                    Ok(JournaledItem {
-                        step_id: row.get(0)?,
-                        key: row.get(1)?,
-                        position: row.get::<_, Option<i64>>(2)?.map(|p| p as usize),
-                        label: row.get(3)?,
-                        status: row.get(4)?,
-                        attempts: row.get(5)?,
-                        throttled: row.get(6)?,
-                        input: json(row.get(7)?),
-                        output: json(row.get(8)?),
-                        error_code: row.get(9)?,
-                        error: row.get(10)?,
-                        finished_at: row.get(11)?,
-                        session: row.get(12)?,
-                    })
-                })?
+                .query_map([run_id], item_from_row)?
                 .collect()
         })?;
         let mut by_step: BTreeMap<String, BTreeMap<String, JournaledItem>> = BTreeMap::new();
@@ -333,6 +316,27 @@ impl Journal {
         }
         Ok(by_step)
     }
+}
+
+/// An item from a row of `step_id, key, position, label, status, attempts, throttled, input,
+/// output, error_code, error, finished_at, session`.
+pub(super) fn item_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JournaledItem> {
+    let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(JournaledItem {
+        step_id: row.get(0)?,
+        key: row.get(1)?,
+        position: row.get::<_, Option<i64>>(2)?.map(|p| p as usize),
+        label: row.get(3)?,
+        status: row.get(4)?,
+        attempts: row.get(5)?,
+        throttled: row.get(6)?,
+        input: json(row.get(7)?),
+        output: json(row.get(8)?),
+        error_code: row.get(9)?,
+        error: row.get(10)?,
+        finished_at: row.get(11)?,
+        session: row.get(12)?,
+    })
 }
 
 const RUN_COLUMNS: &str =

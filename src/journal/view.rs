@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use rusqlite::params;
-use serde_json::Value;
 
 use super::{Journal, JournalError, JournaledItem};
 
@@ -65,22 +64,7 @@ impl Journal {
             )?;
             let mut rows = statement.query([run_id])?;
             while let Some(row) = rows.next()? {
-                let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
-                f(JournaledItem {
-                    step_id: row.get(0)?,
-                    key: row.get(1)?,
-                    position: row.get::<_, Option<i64>>(2)?.map(|p| p as usize),
-                    label: row.get(3)?,
-                    status: row.get(4)?,
-                    attempts: row.get(5)?,
-                    throttled: row.get(6)?,
-                    input: json(row.get(7)?),
-                    output: json(row.get(8)?),
-                    error_code: row.get(9)?,
-                    error: row.get(10)?,
-                    finished_at: row.get(11)?,
-                    session: row.get(12)?,
-                });
+                f(super::read::item_from_row(row)?);
             }
             Ok(())
         })

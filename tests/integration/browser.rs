@@ -193,6 +193,17 @@ impl Browser {
             .collect()
     }
 
+    /// The page printed to PDF, as Chromium's print does; the bytes, also written to `to`.
+    pub fn pdf(&mut self, to: &Path) -> Vec<u8> {
+        use base64::Engine as _;
+        let printed = self.call("Page.printToPDF", json!({ "printBackground": true }));
+        let pdf = base64::engine::general_purpose::STANDARD
+            .decode(printed["data"].as_str().expect("PDF data"))
+            .expect("base64");
+        std::fs::write(to, &pdf).expect("the PDF is written");
+        pdf
+    }
+
     /// A PNG of the whole page.
     pub fn screenshot(&mut self, to: &Path) {
         use base64::Engine as _;

@@ -11,6 +11,7 @@ use super::browser::Browser;
 use super::helpers::{EmulatorProcess, Test};
 
 const CLIENT_TOKEN: &str = "handoff-emulator-client-token";
+const SECRET: &str = "s3cr3t-in-a-label";
 
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
@@ -41,6 +42,8 @@ fn open_cleanly(browser: &mut Browser, page: &Path) {
 const PLAYBOOK: &str = r#"
 version: 1
 name: report-bulk
+secrets:
+  note: { env: REPORT_SECRET }
 # More than the emulator's quota (5/s): handoff is throttled and settles at the rate granted.
 rate-limits:
   partnercentral-selling-writes: 8/s
@@ -54,7 +57,7 @@ steps:
     on-failure: continue
     accept-invitation: { catalog: AWS, identifier: "{{ item.Id }}" }
   - id: unknown
-    name: "accept {{ item }}"
+    name: "accept {{ item }} ({{ secrets.note }})"
     for-each: ["engi-nope000000001", "engi-nope000000002", "engi-nope000000003"]
     on-failure: continue
     accept-invitation: { catalog: AWS, identifier: "{{ item }}" }
@@ -70,7 +73,7 @@ fn a_bulk_run_with_throttles_and_failures_reads_the_same_in_the_browser() {
         "--task-delay",
         "100ms",
     ]);
-    let test = Test::new().file("bulk.yaml", PLAYBOOK).aws_env(&emulator);
+    let test = Test::new().file("bulk.yaml", PLAYBOOK).aws_env(&emulator).env("REPORT_SECRET", SECRET);
     let page = test.path().join("report.html");
     let output = test
         .command()
@@ -90,6 +93,10 @@ fn a_bulk_run_with_throttles_and_failures_reads_the_same_in_the_browser() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(html, std::fs::read_to_string(&again).unwrap(), "`report` and `--report` differ");
     assert!(!html.contains(CLIENT_TOKEN), "the client token is in the report");
+    assert!(
+        !html.contains(SECRET) && html.contains("engi-nope000000002 (********)"),
+        "a secret is in the report"
+    );
     assert!(!html.contains("client-token"), "idempotency tokens are noise in a report");
 
     let summary = emulator.summary();
@@ -133,6 +140,9 @@ fn a_bulk_run_with_throttles_and_failures_reads_the_same_in_the_browser() {
     let steps = browser.eval("[...document.querySelectorAll('.timeline .step')].map(g => g.dataset.step)");
     assert_eq!(steps, json!(["pending", "accept", "unknown"]));
     browser.screenshot(&screenshots().join("bulk.png"));
+    // It prints: Chromium's own PDF of the page, kept beside the screenshots.
+    let pdf = browser.pdf(&screenshots().join("bulk.pdf"));
+    assert!(pdf.starts_with(b"%PDF-") && pdf.len() > 10_000, "{} bytes", pdf.len());
 
     // The filter: failed items only, then a search within them; the address keeps the view.
     let failed = browser.eval(
@@ -146,7 +156,7 @@ fn a_bulk_run_with_throttles_and_failures_reads_the_same_in_the_browser() {
          q.dispatchEvent(new Event('input')); \
          [[...document.querySelectorAll('#rows tr')].map(r => r.children[2].textContent), location.hash]",
     );
-    assert_eq!(searched, json!([["accept engi-nope000000002"], "#status=failed&q=nope000000002"]));
+    assert_eq!(searched, json!([["accept engi-nope000000002 (********)"], "#status=failed&q=nope000000002"]));
     let none = browser.eval(
         "const q2 = document.getElementById('search'); q2.value = 'no such thing'; \
          q2.dispatchEvent(new Event('input')); document.getElementById('shown').textContent",
