@@ -256,186 +256,25 @@ impl Engine {
         // ones the journal has: anything else means the playbook or its vars changed.
         let mut replayed_only = true;
         for (index, step) in playbook.steps.iter().enumerate() {
-            let kind = step.action.kind();
             if halted || self.cancel.is_cancelled() {
                 report.stopped |= self.cancel.is_cancelled();
-                report.steps.push(StepReport {
-                    id: step.id.clone(),
-                    action: kind,
-                    status: None,
-                    items: Default::default(),
-                    counts: Counts::default(),
-                    replayed: 0,
-                    elapsed: Duration::ZERO,
-                });
+                report.steps.push(not_run(step));
                 continue;
             }
-            let plan = Arc::new(StepPlan {
-                index,
-                id: step.id.clone(),
-                kind,
-                raw_input: input
-                    .document
-                    .pointer(&format!("/steps/{index}/{}", kind.name()))
-                    .cloned()
-                    .unwrap_or_default(),
-                name: step.name.as_ref().map(|n| n.0.clone()),
-                when: step.when.as_ref().map(|w| w.0.clone()),
-                policy: step_policy(step, playbook),
-                timeout: step_timeout(step, playbook),
-                token_seed: token_hasher(&format!("{}\n{}\n{}", playbook.name, input.run_id, step.id)),
-                run_id: input.run_id.clone(),
-                dir: input.dir.clone(),
-                workdir: input.workdir.clone(),
-                exhausted: Default::default(),
-                allowance: std::sync::atomic::AtomicU64::new(u64::MAX),
-                pace: std::sync::atomic::AtomicU64::new(0),
-                watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
-                    crate::actions::wait_for_acceptance::TaskWatcher::new(
-                        self.clients.partner.clone(),
-                        step_policy(step, playbook),
-                        self.limiters.of(kind),
-                        step_timeout(step, playbook),
-                    )
-                }),
-            });
+            let plan = self.plan_step(index, step, input);
             let context = base_context(input, &secrets, &steps_context);
             let step_started = Instant::now();
             let (step_report, step_value) = match &step.for_each {
-                None => {
-                    let replayed = self.replayed(&step.id, SINGLE_KEY, None);
-                    self.reporter.report(&Event::StepStarted {
-                        step: step.id.clone(),
-                        action: kind,
-                        items: None,
-                        concurrency: 1,
-                        resumed: usize::from(replayed.is_some()),
-                        limit: self.limit_text(kind),
-                    });
-                    self.report_pace(&plan).await;
-                    let (report, unmasked) = match replayed {
-                        Some(replayed) => replayed,
-                        None => {
-                            let end =
-                                self.clone().run_item(plan.clone(), None, String::new(), context, None).await;
-                            self.record_item(end).await
-                        }
-                    };
-                    // One output: read back now if it went to the journal.
-                    let output = match (unmasked, &report.output) {
-                        (Some(unmasked), _) => unmasked,
-                        (None, Output::Held(value)) => (**value).clone(),
-                        (None, Output::Journaled) => self.journaled_output(&step.id, None, SINGLE_KEY),
-                    };
-                    let value = json!({"output": output, "status": report.status.map(ItemStatus::name), "error": report.error});
-                    (
-                        self.finish_step(&plan, vec![report], step_started),
-                        minijinja::Value::from(minijinja::value::Serde(&value)),
-                    )
-                }
+                None => self.run_single(&plan, context, step_started).await,
                 Some(for_each) => {
-                    let items = match for_each {
-                        ForEach::List(items) => Ok(Items::owned(items.clone())),
-                        ForEach::Template(template) => self.for_each_items(&template.0, &context),
-                    };
-                    let keys = items.as_ref().map(|items| item_keys(items.list())).unwrap_or_default();
-                    let mismatch = self
-                        .replay
-                        .get(&step.id)
-                        .filter(|_| replayed_only)
-                        .and_then(|journaled| resume_mismatch(&step.id, &keys, journaled));
-                    if let Some(message) = mismatch {
-                        report.refused = Some(message);
-                        break;
-                    }
-                    match items {
-                        Ok(items) => {
-                            let concurrency = step
-                                .concurrency
-                                .map_or(1, |c| c as usize)
-                                .min(input.concurrency.unwrap_or(usize::MAX))
-                                .max(1);
-                            let resumed = self.replay.get(&step.id).map_or(0, |journaled| {
-                                keys.iter()
-                                    .filter(|k| journaled.get(*k).is_some_and(|i| i.done_status().is_some()))
-                                    .count()
-                            });
-                            self.reporter.report(&Event::StepStarted {
-                                step: step.id.clone(),
-                                action: kind,
-                                items: Some(items.list().len()),
-                                concurrency,
-                                resumed,
-                                limit: self.limit_text(kind),
-                            });
-                            self.report_pace(&plan).await;
-                            let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
-                                (Some(budget), _) => Some(budget.allowed(items.list().len())),
-                                (None, OnFailure::Abort) => Some(0),
-                                (None, OnFailure::Continue | OnFailure::Ignore) => None,
-                            };
-                            self.count_daily_quota(&plan, items.list().len());
-                            // The loop that starts items runs as a task on the runtime's
-                            // workers, not on the thread that drives the run (`block_on`):
-                            // each item's end frees a slot and wakes the loop, and waking a
-                            // worker's task is cheaper than waking that thread.
-                            let (reports, unmasked) = {
-                                let (engine, plan, items, context) =
-                                    (self.clone(), plan.clone(), items.clone(), context.clone());
-                                tokio::spawn(async move {
-                                    engine.run_items(&plan, &items, keys, concurrency, budget, &context).await
-                                })
-                                .await
-                                // A panic in the loop goes on as this step's panic; the task is
-                                // only ever cancelled by the runtime shutting down, which drops
-                                // this future too, so there is no other error to see.
-                                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                            };
-                            // The reports (masked outputs, or a note that the journal has
-                            // them) serve both the run's report and `steps.<id>.results`;
-                            // only outputs that masking changed are kept unmasked beside them.
-                            let step_report = self.finish_step(&plan, reports, step_started);
-                            let results = StepResults {
-                                step: step.id.clone(),
-                                items,
-                                reports: step_report.items.clone(),
-                                unmasked,
-                                journal: self.recorder.clone(),
-                            };
-                            let value = context! {
-                                results => minijinja::Value::from_object(results),
-                                status => step_report.status.map(ItemStatus::name),
-                            };
-                            (step_report, value)
-                        }
-                        Err(message) => {
-                            let message = self.masker.mask(&message);
-                            let failed = ItemReport {
-                                index: None,
-                                key: "-".into(),
-                                label: String::new(),
-                                status: Some(ItemStatus::Failed),
-                                attempts: 0,
-                                throttled: 0,
-                                retries: 0,
-                                output: Output::Held(Box::default()),
-                                error_code: Some("TemplateError".into()),
-                                error: Some(message.clone()),
-                                replayed: false,
-                            };
-                            self.reporter.report(&Event::ItemFinished {
-                                step: step.id.clone(),
-                                item: None,
-                                label: String::new(),
-                                status: ItemStatus::Failed,
-                                attempts: 0,
-                                error: Some(message.clone()),
-                            });
-                            let value = json!({"results": [], "status": "failed", "error": message});
-                            (
-                                self.finish_step(&plan, vec![failed], step_started),
-                                minijinja::Value::from(minijinja::value::Serde(&value)),
-                            )
+                    match self
+                        .run_for_each(&plan, step, for_each, input, context, replayed_only, step_started)
+                        .await
+                    {
+                        Ok(ran) => ran,
+                        Err(refusal) => {
+                            report.refused = Some(refusal);
+                            break;
                         }
                     }
                 }
@@ -465,6 +304,198 @@ impl Engine {
             stopped: report.stopped,
         });
         report
+    }
+
+    /// Everything a step's items share: its input as written, policies, token seed, limits.
+    fn plan_step(&self, index: usize, step: &crate::playbook::Step, input: &RunInput<'_>) -> Arc<StepPlan> {
+        let playbook = input.playbook;
+        let kind = step.action.kind();
+        Arc::new(StepPlan {
+            index,
+            id: step.id.clone(),
+            kind,
+            raw_input: input
+                .document
+                .pointer(&format!("/steps/{index}/{}", kind.name()))
+                .cloned()
+                .unwrap_or_default(),
+            name: step.name.as_ref().map(|n| n.0.clone()),
+            when: step.when.as_ref().map(|w| w.0.clone()),
+            policy: step_policy(step, playbook),
+            timeout: step_timeout(step, playbook),
+            token_seed: token_hasher(&format!("{}\n{}\n{}", playbook.name, input.run_id, step.id)),
+            run_id: input.run_id.clone(),
+            dir: input.dir.clone(),
+            workdir: input.workdir.clone(),
+            exhausted: Default::default(),
+            allowance: std::sync::atomic::AtomicU64::new(u64::MAX),
+            pace: std::sync::atomic::AtomicU64::new(0),
+            watcher: (kind == ActionKind::WaitForAcceptance).then(|| {
+                crate::actions::wait_for_acceptance::TaskWatcher::new(
+                    self.clients.partner.clone(),
+                    step_policy(step, playbook),
+                    self.limiters.of(kind),
+                    step_timeout(step, playbook),
+                )
+            }),
+        })
+    }
+
+    /// A step without `for-each`: one call (or the journal's record of it, on resume).
+    async fn run_single(
+        self: &Arc<Self>,
+        plan: &Arc<StepPlan>,
+        context: minijinja::Value,
+        started: Instant,
+    ) -> (StepReport, minijinja::Value) {
+        let replayed = self.replayed(&plan.id, SINGLE_KEY, None);
+        self.reporter.report(&Event::StepStarted {
+            step: plan.id.clone(),
+            action: plan.kind,
+            items: None,
+            concurrency: 1,
+            resumed: usize::from(replayed.is_some()),
+            limit: self.limit_text(plan.kind),
+        });
+        self.report_pace(plan).await;
+        let (report, unmasked) = match replayed {
+            Some(replayed) => replayed,
+            None => {
+                let end = self.clone().run_item(plan.clone(), None, String::new(), context, None).await;
+                self.record_item(end).await
+            }
+        };
+        // One output: read back now if it went to the journal.
+        let output = match (unmasked, &report.output) {
+            (Some(unmasked), _) => unmasked,
+            (None, Output::Held(value)) => (**value).clone(),
+            (None, Output::Journaled) => self.journaled_output(&plan.id, None, SINGLE_KEY),
+        };
+        let value =
+            json!({"output": output, "status": report.status.map(ItemStatus::name), "error": report.error});
+        (
+            self.finish_step(plan, vec![report], started),
+            minijinja::Value::from(minijinja::value::Serde(&value)),
+        )
+    }
+
+    /// A `for-each` step: its items, started as concurrency, the failure budget and the
+    /// quotas allow. `Err`: on resume, the items are not the ones the journal has (the
+    /// message says why); nothing was started.
+    #[allow(clippy::too_many_arguments)] // reason: the step, its plan and the run's state it reads
+    async fn run_for_each(
+        self: &Arc<Self>,
+        plan: &Arc<StepPlan>,
+        step: &crate::playbook::Step,
+        for_each: &ForEach,
+        input: &RunInput<'_>,
+        context: minijinja::Value,
+        replayed_only: bool,
+        started: Instant,
+    ) -> Result<(StepReport, minijinja::Value), String> {
+        let items = match for_each {
+            ForEach::List(items) => Ok(Items::owned(items.clone())),
+            ForEach::Template(template) => self.for_each_items(&template.0, &context),
+        };
+        let keys = items.as_ref().map(|items| item_keys(items.list())).unwrap_or_default();
+        let mismatch = self
+            .replay
+            .get(&step.id)
+            .filter(|_| replayed_only)
+            .and_then(|journaled| resume_mismatch(&step.id, &keys, journaled));
+        if let Some(message) = mismatch {
+            return Err(message);
+        }
+        let items = match items {
+            Ok(items) => items,
+            Err(message) => return Ok(self.template_failed(plan, &message, started)),
+        };
+        let concurrency =
+            step.concurrency.map_or(1, |c| c as usize).min(input.concurrency.unwrap_or(usize::MAX)).max(1);
+        let resumed = self.replay.get(&step.id).map_or(0, |journaled| {
+            keys.iter().filter(|k| journaled.get(*k).is_some_and(|i| i.done_status().is_some())).count()
+        });
+        self.reporter.report(&Event::StepStarted {
+            step: step.id.clone(),
+            action: plan.kind,
+            items: Some(items.list().len()),
+            concurrency,
+            resumed,
+            limit: self.limit_text(plan.kind),
+        });
+        self.report_pace(plan).await;
+        let budget = match (step.max_failures, step.on_failure.unwrap_or_default()) {
+            (Some(budget), _) => Some(budget.allowed(items.list().len())),
+            (None, OnFailure::Abort) => Some(0),
+            (None, OnFailure::Continue | OnFailure::Ignore) => None,
+        };
+        self.count_daily_quota(plan, items.list().len());
+        // The loop that starts items runs as a task on the runtime's workers, not on the
+        // thread that drives the run (`block_on`): each item's end frees a slot and wakes the
+        // loop, and waking a worker's task is cheaper than waking that thread.
+        let (reports, unmasked) = {
+            let (engine, plan, items, context) = (self.clone(), plan.clone(), items.clone(), context.clone());
+            tokio::spawn(
+                async move { engine.run_items(&plan, &items, keys, concurrency, budget, &context).await },
+            )
+            .await
+            // A panic in the loop goes on as this step's panic; the task is only ever
+            // cancelled by the runtime shutting down, which drops this future too, so
+            // there is no other error to see.
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        };
+        // The reports (masked outputs, or a note that the journal has them) serve both the
+        // run's report and `steps.<id>.results`; only outputs that masking changed are kept
+        // unmasked beside them.
+        let step_report = self.finish_step(plan, reports, started);
+        let results = StepResults {
+            step: step.id.clone(),
+            items,
+            reports: step_report.items.clone(),
+            unmasked,
+            journal: self.recorder.clone(),
+        };
+        let value = context! {
+            results => minijinja::Value::from_object(results),
+            status => step_report.status.map(ItemStatus::name),
+        };
+        Ok((step_report, value))
+    }
+
+    /// A `for-each` whose template did not render a list: the step fails as one item.
+    fn template_failed(
+        &self,
+        plan: &StepPlan,
+        message: &str,
+        started: Instant,
+    ) -> (StepReport, minijinja::Value) {
+        let message = self.masker.mask(message);
+        let failed = ItemReport {
+            index: None,
+            key: "-".into(),
+            label: String::new(),
+            status: Some(ItemStatus::Failed),
+            attempts: 0,
+            throttled: 0,
+            retries: 0,
+            output: Output::Held(Box::default()),
+            error_code: Some("TemplateError".into()),
+            error: Some(message.clone()),
+            replayed: false,
+        };
+        self.reporter.report(&Event::ItemFinished {
+            step: plan.id.clone(),
+            item: None,
+            label: String::new(),
+            status: ItemStatus::Failed,
+            attempts: 0,
+            error: Some(message.clone()),
+        });
+        let value = json!({"results": [], "status": "failed", "error": message});
+        (
+            self.finish_step(plan, vec![failed], started),
+            minijinja::Value::from(minijinja::value::Serde(&value)),
+        )
     }
 
     /// A `for-each` template's items. A template that names a list the run already holds
@@ -595,6 +626,19 @@ impl Engine {
                 limit_per_second: self.limiters.source(plan.kind).per_second(),
             });
         }
+    }
+}
+
+/// A step after an aborting failure or a stop: not run, nothing counted.
+fn not_run(step: &crate::playbook::Step) -> StepReport {
+    StepReport {
+        id: step.id.clone(),
+        action: step.action.kind(),
+        status: None,
+        items: Default::default(),
+        counts: Counts::default(),
+        replayed: 0,
+        elapsed: Duration::ZERO,
     }
 }
 
