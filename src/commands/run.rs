@@ -524,7 +524,7 @@ async fn run_once(runs: &Runs<'_>, run_id: String, hint: bool) -> anyhow::Result
         Some(_) => Arc::new(progress::Deferred::new(settings.reporter.clone())),
         None => (settings.reporter)(),
     };
-    // The display first: what the others do with an event never delays what a person sees.
+    // The display sees each event first; the metrics and the report's telemetry after it.
     let mut reporters: Vec<Arc<dyn Reporter>> = vec![display];
     reporters.extend(settings.metrics.iter().map(|m| m.clone() as Arc<dyn Reporter>));
     reporters.extend(session.as_ref().map(|s| s.telemetry.clone() as Arc<dyn Reporter>));

@@ -184,15 +184,35 @@ impl Telemetry {
     }
 }
 
+impl Buffered {
+    /// The step's state; its name is copied only the first time (an `Attempt` per call is
+    /// the hot path of a bulk run).
+    fn step(&mut self, step: &str) -> &mut StepState {
+        if !self.steps.contains_key(step) {
+            self.steps.insert(step.to_owned(), StepState::default());
+        }
+        self.steps.get_mut(step).expect("just inserted")
+    }
+}
+
 impl Reporter for Telemetry {
     fn report(&self, event: &Event) {
+        if !matches!(
+            event,
+            Event::StepStarted { .. }
+                | Event::Pace { .. }
+                | Event::Attempt { .. }
+                | Event::RunFinished { .. }
+        ) {
+            return;
+        }
         let mut buffered = self.lock();
         match event {
             Event::StepStarted { step, action, .. } => {
-                buffered.steps.entry(step.clone()).or_default().action = action.name().to_owned();
+                buffered.step(step).action = action.name().to_owned();
             }
             Event::Pace { step, per_second, limit_per_second } => {
-                let state = buffered.steps.entry(step.clone()).or_default();
+                let state = buffered.step(step);
                 let spacing = Duration::from_secs(if state.rows < DENSE_ROWS { 1 } else { 60 });
                 let pace = (super::now(), *per_second, *limit_per_second);
                 match state.last_row {
@@ -208,7 +228,7 @@ impl Reporter for Telemetry {
                 }
             }
             Event::Attempt { step, action, elapsed, failure, .. } => {
-                let state = buffered.steps.entry(step.clone()).or_default();
+                let state = buffered.step(step);
                 if state.action.is_empty() {
                     state.action = action.name().to_owned();
                 }
