@@ -539,6 +539,27 @@ async fn two_limiters_on_one_quota_share_it() {
     }
 }
 
+/// The same two processes over a longer run, 150 calls each: what a fleet meets for hours,
+/// not only at its start. Both done within 1.15 x the 300 s the quota allows, nothing fails;
+/// but the steady state is not the 5% the issue asks for: 6.2-9.6% throttled, the second done
+/// up to 51 s after the first (docs/retries.md, "What is not reached": refusals in an evenly
+/// paced token bucket land on the slower client, not in proportion to rate).
+#[tokio::test(start_paused = true)]
+async fn two_limiters_over_a_long_run() {
+    let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
+    for seed in SEEDS {
+        let parties =
+            vec![party(Some(1.0), 150, Duration::ZERO), party(Some(1.0), 150, Duration::from_millis(3))];
+        let (runs, _) = simulate_many(parties, shared, seed).await;
+        for (n, run) in runs.iter().enumerate() {
+            report(&format!("two on 1/s (bucket 2), 150 calls each, #{n}, seed {seed}"), run, 300.0);
+            assert!(run.seconds <= 1.15 * 300.0, "seed {seed} #{n}: {run:?}");
+            assert!(run.throttled_share() <= 0.12, "seed {seed} #{n}: {run:?}");
+            assert_eq!(run.failed, 0, "seed {seed} #{n}: {run:?}");
+        }
+    }
+}
+
 /// The limiter's rate once a second (second, calls per second), until the task is aborted.
 #[allow(clippy::type_complexity)]
 fn sample_rate(limiter: &Arc<RateLimiter>) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<(u32, f64)>>>) {
