@@ -156,14 +156,23 @@ impl<'a> Caller<'a> {
         let mut tries = 0;
         loop {
             tries += 1;
-            for limiter in self.limiters {
-                // A stopped run sends nothing new: an item still waiting for its turn is
-                // left unfinished, for `--resume`.
+            let [adaptive, ceiling] = self.limiters;
+            let turn = loop {
+                // A stopped run sends nothing new: an item still waiting for its turn is left
+                // unfinished, for `--resume`.
+                let turn = tokio::select! {
+                    turn = adaptive.acquire() => turn,
+                    () = self.cancel.cancelled() => return Err(CallError::stopped()),
+                };
                 tokio::select! {
-                    () = limiter.acquire() => {}
+                    _ = ceiling.acquire() => {}
                     () = self.cancel.cancelled() => return Err(CallError::stopped()),
                 }
-            }
+                // A turn given before a decrease would send at the old pace: take a new one.
+                if !adaptive.stale(turn) {
+                    break turn;
+                }
+            };
             self.attempts.fetch_add(1, Ordering::Relaxed);
             let sent = tokio::time::Instant::now();
             let result = match tokio::time::timeout(timeout, attempt()).await {
@@ -175,7 +184,7 @@ impl<'a> Caller<'a> {
             }
             let error = match result {
                 Ok(value) => {
-                    self.limiters[0].succeeded(sent);
+                    adaptive.succeeded(sent, turn);
                     return Ok(value);
                 }
                 Err(error) => error,
@@ -185,7 +194,7 @@ impl<'a> Caller<'a> {
             }
             if error.class == ErrorClass::Throttling {
                 self.throttled.fetch_add(1, Ordering::Relaxed);
-                self.limiters[0].throttled(sent);
+                adaptive.throttled(sent, turn);
             }
             if tries >= self.policy.max_attempts || !self.policy.should_retry(&error) {
                 return Err(error);

@@ -94,6 +94,13 @@ const CLIMB_CHECK: Duration = Duration::from_millis(250);
 /// An idle gap that starts a new busy period (the service's bucket has refilled).
 const IDLE: Duration = Duration::from_secs(2);
 
+/// A call's turn, from [`RateLimiter::acquire`]: which of the limiter's spacings it was given
+/// at. A turn given before a decrease is stale: the call would go at the old pace.
+#[derive(Debug, Clone, Copy)]
+pub struct Turn {
+    generation: u64,
+}
+
 #[derive(Debug)]
 pub struct RateLimiter {
     state: Mutex<State>,
@@ -115,8 +122,12 @@ struct State {
     next: Instant,
     /// The rate the slots waiting now were given out at (the climb glides past it).
     paced: Option<f64>,
-    /// Counts decreases: a call that reserved its slot before one takes a new slot.
+    /// Counts changes of the spacing: a call that reserved its slot before one takes a new
+    /// slot.
     generation: u64,
+    /// The generation of the last decrease: a turn given before it is stale, and what it
+    /// meets says nothing about the rate in force now.
+    decreased_generation: u64,
     /// The start of the current busy period and its successes: the burst estimate.
     busy: (Instant, u64),
     /// When a response last came (for idle gaps).
@@ -202,6 +213,7 @@ impl RateLimiter {
             next: now,
             paced: rate,
             generation: 0,
+            decreased_generation: 0,
             busy: (now, 0),
             last_response: None,
             calling: false,
@@ -240,10 +252,10 @@ impl RateLimiter {
     }
 
     /// Waits for this call's turn: this process's pacing, then the host's shared schedule.
-    pub async fn acquire(&self) {
-        self.acquire_here().await;
-        let Some(host) = &self.host else { return };
-        let Some(rate) = self.lock().rate else { return };
+    pub async fn acquire(&self) -> Turn {
+        let turn = Turn { generation: self.acquire_here().await };
+        let Some(host) = &self.host else { return turn };
+        let Some(rate) = self.lock().rate else { return turn };
         // A schedule that cannot be read or written (a full disk, a file made read-only)
         // leaves this process to its own pacing, as across hosts.
         if let Ok(wait) = host.reserve(Duration::from_secs_f64(1.0 / rate))
@@ -251,11 +263,22 @@ impl RateLimiter {
         {
             tokio::time::sleep(wait).await;
         }
+        turn
+    }
+
+    /// Whether the rate was decreased since `turn` was given: the call would go at the old
+    /// pace, so it should take a new turn. (A turn is given when its slot comes; the call goes
+    /// a moment later, and on a busy machine that moment can be a millisecond or two, long
+    /// enough at slow start's pace for a throttle to cut the rate in between. Calls that went
+    /// anyway at the old pace were throttled, counted against the new rate, and cut a 20/s
+    /// quota's level, measured at 19/s, to half of it.)
+    pub fn stale(&self, turn: Turn) -> bool {
+        turn.generation < self.lock().decreased_generation
     }
 
     /// Waits for this process's own turn. A slot reserved before a decrease is given up for
     /// one at the new rate: otherwise the calls already waiting would go at the old pace.
-    async fn acquire_here(&self) {
+    async fn acquire_here(&self) -> u64 {
         loop {
             let (wait, generation) = {
                 let mut state = self.lock();
@@ -271,7 +294,7 @@ impl RateLimiter {
                     }
                 }
                 state.follow_climb(now);
-                let Some(rate) = state.rate else { return };
+                let Some(rate) = state.rate else { return state.generation };
                 let slot = state.next.max(now);
                 state.next = slot + Duration::from_secs_f64(1.0 / rate);
                 (slot, state.generation)
@@ -282,7 +305,7 @@ impl RateLimiter {
             loop {
                 let now = Instant::now();
                 if wait <= now {
-                    return;
+                    return generation;
                 }
                 let climbing = self.lock().climb.is_some();
                 let nap = if climbing { (wait - now).min(CLIMB_CHECK) } else { wait - now };
@@ -299,17 +322,17 @@ impl RateLimiter {
         }
     }
 
-    /// The service throttled a call sent at `sent`.
-    pub fn throttled(&self, sent: Instant) {
-        self.lock().respond(Instant::now(), sent, true);
+    /// The service throttled a call sent at `sent` in `turn`.
+    pub fn throttled(&self, sent: Instant, turn: Turn) {
+        self.lock().respond(Instant::now(), sent, turn, true);
     }
 
-    /// A call sent at `sent` went through.
-    pub fn succeeded(&self, sent: Instant) {
+    /// A call sent at `sent` in `turn` went through.
+    pub fn succeeded(&self, sent: Instant, turn: Turn) {
         let generation = {
             let mut state = self.lock();
             let before = state.generation;
-            state.respond(Instant::now(), sent, false);
+            state.respond(Instant::now(), sent, turn, false);
             (state.slow_start || state.rate.is_none()) && state.generation != before
         };
         if generation {
@@ -329,7 +352,7 @@ impl RateLimiter {
 }
 
 impl State {
-    fn respond(&mut self, now: Instant, sent: Instant, throttled: bool) {
+    fn respond(&mut self, now: Instant, sent: Instant, turn: Turn, throttled: bool) {
         if self.fixed {
             return;
         }
@@ -365,8 +388,9 @@ impl State {
         // sent at the same instant, whose slot was given at the old spacing. (Under the tests'
         // paused clock that is every call whose turn came as the throttle arrived; once faster
         // slow start found a quota sooner, one such throttle undid the decrease as "not our
-        // rate's doing" and let 4-8 of 200 calls be throttled.)
-        if self.decreased.is_some_and(|at| sent <= at) {
+        // rate's doing" and let 4-8 of 200 calls be throttled.) Nor does one whose turn was
+        // given before it, however late it went (`RateLimiter::stale`).
+        if self.decreased.is_some_and(|at| sent <= at) || turn.generation < self.decreased_generation {
             return;
         }
         self.follow_climb(now);
@@ -438,6 +462,7 @@ impl State {
         self.saturated = Some((now, 0));
         self.responses_since = 0;
         self.pause(start, now);
+        self.decreased_generation = self.generation;
     }
 
     /// The level to hold after a throttle at `from`, and for how long, from what the bucket
@@ -652,6 +677,7 @@ impl State {
             self.saturated = Some((now, 0));
             self.responses_since = 0;
             self.pause(deeper, now);
+            self.decreased_generation = self.generation;
             return;
         }
         let first = cut.deeper.unwrap_or(cut.before);
