@@ -539,6 +539,29 @@ async fn two_limiters_on_one_quota_share_it() {
     }
 }
 
+/// The same two processes started 20-900 ms apart, as processes on two hosts or two cron
+/// entries do, not 3 ms: which of them is refused first, and how often after, follows the
+/// phase of their calls. Both done within 1.10-1.23 x 60 s (the issue's 1.15 x holds only for
+/// starts close together) and 3-10 of a process's calls throttled (9-25%). On the emulator on
+/// 2026-12-04, with and without the stale-turn fix alike, 1.28 x and 9.1% / 18.9%, where
+/// 08b47f7 had measured 1.13 x and 11.8% each.
+#[tokio::test(start_paused = true)]
+async fn two_limiters_started_apart() {
+    let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
+    for ms in [20, 100, 200, 500, 900] {
+        let parties =
+            vec![party(Some(1.0), 30, Duration::ZERO), party(Some(1.0), 30, Duration::from_millis(ms))];
+        let (runs, _) = simulate_many(parties, shared, 4).await;
+        for (n, run) in runs.iter().enumerate() {
+            report(&format!("two on 1/s (bucket 2), started {ms} ms apart, #{n}"), run, 60.0);
+            let start = if n == 1 { ms as f64 / 1000.0 } else { 0.0 };
+            assert!(start + run.seconds <= 1.3 * 60.0, "{ms} ms #{n}: {run:?}");
+            assert!(run.throttled_share() <= 0.3, "{ms} ms #{n}: {run:?}");
+            assert_eq!(run.failed, 0, "{ms} ms #{n}: {run:?}");
+        }
+    }
+}
+
 /// The same two processes over a longer run, 150 calls each: what a fleet meets for hours,
 /// not only at its start. Both done within 1.15 x the 300 s the quota allows, nothing fails;
 /// but the steady state is not the 5% the issue asks for: 6.2-9.6% throttled, the second done
