@@ -462,7 +462,6 @@ impl State {
         self.saturated = Some((now, 0));
         self.responses_since = 0;
         self.pause(start, now);
-        self.decreased_generation = self.generation;
     }
 
     /// The level to hold after a throttle at `from`, and for how long, from what the bucket
@@ -677,7 +676,6 @@ impl State {
             self.saturated = Some((now, 0));
             self.responses_since = 0;
             self.pause(deeper, now);
-            self.decreased_generation = self.generation;
             return;
         }
         let first = cut.deeper.unwrap_or(cut.before);
@@ -765,6 +763,8 @@ impl State {
         self.set_rate(Some(rate), now);
         let after = now + Duration::from_secs_f64(1.0 / rate);
         self.next = if self.generation == generation { self.next.max(after) } else { after };
+        // Turns given before this are stale (`RateLimiter::stale`).
+        self.decreased_generation = self.generation;
     }
 
     fn set_rate(&mut self, rate: Option<f64>, now: Instant) {

@@ -526,9 +526,7 @@ async fn two_limiters_on_one_quota_share_it() {
     for (burst, goal) in [(2.0, 1.15 * 60.0), (1.0, 1.3 * 60.0)] {
         let shared = Conditions { quota: Some(1.0), burst: Some(burst), ..Conditions::default() };
         for seed in SEEDS {
-            let parties =
-                vec![party(Some(1.0), 30, Duration::ZERO), party(Some(1.0), 30, Duration::from_millis(3))];
-            let (runs, _) = simulate_many(parties, shared, seed).await;
+            let (runs, _) = simulate_many(two_processes(30, Duration::from_millis(3)), shared, seed).await;
             for (n, run) in runs.iter().enumerate() {
                 report(&format!("two on 1/s (bucket {burst}), #{n}, seed {seed}"), run, 60.0);
                 assert!(run.seconds <= goal, "bucket {burst} seed {seed} #{n}: {run:?}");
@@ -549,9 +547,7 @@ async fn two_limiters_on_one_quota_share_it() {
 async fn two_limiters_started_apart() {
     let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
     for ms in [20, 100, 200, 500, 900] {
-        let parties =
-            vec![party(Some(1.0), 30, Duration::ZERO), party(Some(1.0), 30, Duration::from_millis(ms))];
-        let (runs, _) = simulate_many(parties, shared, 4).await;
+        let (runs, _) = simulate_many(two_processes(30, Duration::from_millis(ms)), shared, 4).await;
         for (n, run) in runs.iter().enumerate() {
             report(&format!("two on 1/s (bucket 2), started {ms} ms apart, #{n}"), run, 60.0);
             let start = if n == 1 { ms as f64 / 1000.0 } else { 0.0 };
@@ -571,9 +567,7 @@ async fn two_limiters_started_apart() {
 async fn two_limiters_over_a_long_run() {
     let shared = Conditions { quota: Some(1.0), burst: Some(2.0), ..Conditions::default() };
     for seed in SEEDS {
-        let parties =
-            vec![party(Some(1.0), 150, Duration::ZERO), party(Some(1.0), 150, Duration::from_millis(3))];
-        let (runs, _) = simulate_many(parties, shared, seed).await;
+        let (runs, _) = simulate_many(two_processes(150, Duration::from_millis(3)), shared, seed).await;
         for (n, run) in runs.iter().enumerate() {
             report(&format!("two on 1/s (bucket 2), 150 calls each, #{n}, seed {seed}"), run, 300.0);
             assert!(run.seconds <= 1.15 * 300.0, "seed {seed} #{n}: {run:?}");
@@ -601,6 +595,12 @@ fn sample_rate(limiter: &Arc<RateLimiter>) -> (tokio::task::JoinHandle<()>, Arc<
 
 fn party(limit: Option<f64>, items: usize, after: Duration) -> Party {
     Party { limiter: Arc::new(RateLimiter::new(limit)), items, concurrency: 8, after }
+}
+
+/// Two handoff processes on two hosts at the documented 1/s, `items` calls each, the second
+/// starting `apart` after the first.
+fn two_processes(items: usize, apart: Duration) -> Vec<Party> {
+    vec![party(Some(1.0), items, Duration::ZERO), party(Some(1.0), items, apart)]
 }
 
 fn shared_party(limiter: Arc<RateLimiter>, items: usize) -> Party {
